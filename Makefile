@@ -1,0 +1,64 @@
+# racklift build and test. `make help` lists the targets.
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.DELETE_ON_ERROR:
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-builtin-rules
+
+# Go lives in /usr/local/go/bin, which a bare environment may not have on PATH.
+export PATH := /usr/local/go/bin:$(PATH)
+GO      ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X main.version=$(VERSION)
+BIN     := bin/racklift
+# timetzdata embeds the zone database so the static binary validates time
+# zones on a USB live image without /usr/share/zoneinfo.
+TAGS    := timetzdata
+
+.PHONY: help build demo test unit integration deps lint fmt vet staticcheck bench fuzz clean ci
+
+help: ## list targets
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+build: ## build the static binary bin/racklift
+	CGO_ENABLED=0 $(GO) build -trimpath -tags $(TAGS) -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/racklift
+	@echo "built $(BIN) ($(VERSION))"
+
+demo: build ## run racklift's main job on the embedded demo plan
+	./$(BIN) demo
+
+test: deps lint unit integration ## run every test (installs the Debian packages tests need)
+
+ci: test ## what CI runs (.ci/run)
+
+unit: ## fast tests: go test -race ./...
+	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 10m ./...
+
+integration: ## real-peer tests (netns, QEMU, ipmi_sim, validators); needs root
+	CGO_ENABLED=1 $(GO) test -tags integration -count=1 -p 1 -timeout 60m ./...
+
+deps: ## install missing Debian packages the tests use (apt-get, as root)
+	hack/install-deps.sh
+
+lint: fmt vet staticcheck ## gofmt, go vet, staticcheck (pinned in go.mod)
+
+fmt:
+	@out="$$(gofmt -l cmd provision boot profiles templates webui hack 2>/dev/null || true)"; \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+	$(GO) vet -tags integration ./...
+
+staticcheck:
+	$(GO) tool staticcheck ./...
+	$(GO) tool staticcheck -tags integration ./...
+
+bench: ## Go benchmarks (plan validation of 5,000 nodes, ...)
+	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./...
+
+fuzz: ## fuzz the plan loader for 60 s (corpus kept in testdata/fuzz)
+	$(GO) test -run '^$$' -fuzz FuzzLoad -fuzztime 60s ./provision/plan
+
+clean: ## remove build output
+	rm -rf bin

@@ -1,0 +1,142 @@
+// Command racklift turns one YAML cluster plan into installed, reachable
+// bare-metal servers: it validates the plan, renders each node's install
+// config, serves DHCP/TFTP/HTTP boot, drives the BMCs, and shows progress.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// Exit codes.
+const (
+	exitOK      = 0
+	exitFailed  = 1 // the command ran and found a problem (invalid plan, failed node)
+	exitUsage   = 2 // bad command line
+	exitRuntime = 3 // could not run (I/O, bind, permissions)
+)
+
+// env is what a command may read from its environment; tests pass their own.
+type env struct {
+	stdout, stderr io.Writer
+	lookupEnv      func(string) (string, bool)
+	log            *slog.Logger
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	e := &env{stdout: os.Stdout, stderr: os.Stderr, lookupEnv: os.LookupEnv}
+	code := run(ctx, os.Args[1:], e)
+	stop()
+	os.Exit(code)
+}
+
+const usage = `racklift - install a highly available OpenStack + Ceph cluster from one plan
+
+Usage:
+  racklift plan validate FILE [--secrets FILE] [--json] [--strict]
+  racklift plan show FILE [--secrets FILE]
+  racklift plan schema
+  racklift plan example [lab|hyperconverged|large-site]
+  racklift demo
+  racklift version
+
+Every flag can also be set as RACKLIFT_<FLAG> in the environment
+(e.g. RACKLIFT_SECRETS=/etc/racklift/secrets.yaml).
+Run 'racklift COMMAND -h' for a command's flags.
+`
+
+// run executes one command and returns the process exit code.
+func run(ctx context.Context, args []string, e *env) int {
+	if e.log == nil {
+		e.log = slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: logLevel(e.lookupEnv)}))
+	}
+	if len(args) == 0 {
+		fmt.Fprint(e.stderr, usage)
+		return exitUsage
+	}
+	switch args[0] {
+	case "plan":
+		return runPlan(ctx, args[1:], e)
+	case "demo":
+		return runDemo(ctx, args[1:], e)
+	case "version", "--version", "-version":
+		fmt.Fprintf(e.stdout, "racklift %s\n", version)
+		return exitOK
+	case "help", "-h", "--help":
+		fmt.Fprint(e.stdout, usage)
+		return exitOK
+	default:
+		fmt.Fprintf(e.stderr, "racklift: unknown command %q\n\n%s", args[0], usage)
+		return exitUsage
+	}
+}
+
+func logLevel(lookup func(string) (string, bool)) slog.Level {
+	var l slog.Level
+	if v, ok := lookup("RACKLIFT_LOG_LEVEL"); ok {
+		if err := l.UnmarshalText([]byte(v)); err == nil {
+			return l
+		}
+	}
+	return slog.LevelInfo
+}
+
+// newFlags returns a FlagSet that reports errors to e.stderr and never exits.
+func newFlags(name string, e *env) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	return fs
+}
+
+// parseFlags parses args allowing flags after positional arguments
+// ("plan validate FILE --json"), then applies RACKLIFT_<FLAG> environment
+// overrides to flags not given on the command line. It returns the
+// positional arguments, or an exit code when parsing failed or help was shown.
+func parseFlags(fs *flag.FlagSet, args []string, e *env) ([]string, int, bool) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, exitOK, false
+			}
+			return nil, exitUsage, false
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			break
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var bad bool
+	fs.VisitAll(func(f *flag.Flag) {
+		if set[f.Name] {
+			return
+		}
+		name := "RACKLIFT_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v, ok := e.lookupEnv(name); ok {
+			if err := f.Value.Set(v); err != nil {
+				fmt.Fprintf(e.stderr, "racklift: %s=%q: %v\n", name, v, err)
+				bad = true
+			}
+		}
+	})
+	if bad {
+		return nil, exitUsage, false
+	}
+	return pos, 0, true
+}

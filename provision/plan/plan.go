@@ -1,0 +1,414 @@
+// Package plan loads, validates and resolves a racklift cluster plan: the one
+// YAML file that describes the servers, networks, roles and disks of a
+// cluster. A *Plan is immutable once loaded and safe for concurrent reads.
+package plan
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"slices"
+	"sort"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Role is a node role.
+type Role string
+
+// Roles a node can have.
+const (
+	RoleController Role = "controller"
+	RoleNetwork    Role = "network"
+	RoleCompute    Role = "compute"
+	RoleStorage    Role = "storage"
+	RoleCephMon    Role = "ceph-mon"
+	RoleDatabase   Role = "database"
+	RoleMessaging  Role = "messaging"
+	RoleMonitoring Role = "monitoring"
+)
+
+// AllRoles lists every role in display order.
+func AllRoles() []Role {
+	return []Role{RoleController, RoleDatabase, RoleMessaging, RoleNetwork, RoleCephMon, RoleStorage, RoleCompute, RoleMonitoring}
+}
+
+// Purpose is what a network carries.
+type Purpose string
+
+// Network purposes.
+const (
+	PurposeManagement     Purpose = "management"
+	PurposeBMC            Purpose = "bmc"
+	PurposeStorage        Purpose = "storage"
+	PurposeStorageCluster Purpose = "storage-cluster"
+	PurposeTenant         Purpose = "tenant"
+	PurposeExternal       Purpose = "external"
+	PurposeMigration      Purpose = "migration"
+	PurposeOther          Purpose = "other"
+)
+
+// Plan is a validated, resolved cluster plan.
+type Plan struct {
+	// File is the name the plan was loaded from (for messages).
+	File     string
+	Cluster  Cluster
+	Networks []*Network
+	VIPs     []VIP
+	Nodes    []*Node
+
+	byMAC  map[string]*Node
+	byName map[string]*Node
+	byNet  map[string]*Network
+}
+
+// Cluster holds resolved cluster-wide settings.
+type Cluster struct {
+	Name     string
+	Domain   string
+	Timezone string
+	NTP      []string
+	DNS      []netip.Addr
+	SSHKeys  []string
+	// RootPasswordSecret names the secret holding the root crypt hash.
+	RootPasswordSecret string
+	Profile            string
+	CephPoolSize       int
+	HA                 bool
+}
+
+// Network is a resolved network.
+type Network struct {
+	Name         string
+	Purpose      Purpose
+	Prefix       netip.Prefix
+	VLAN         int
+	Gateway      netip.Addr // invalid if none
+	MTU          int
+	DNS          []netip.Addr
+	Provisioning bool
+	DefaultRoute bool
+	// DynamicStart and DynamicEnd bound the range for unknown machines; invalid if none.
+	DynamicStart, DynamicEnd netip.Addr
+}
+
+// Mask returns the network mask as a net.IPMask.
+func (n *Network) Mask() net.IPMask { return net.CIDRMask(n.Prefix.Bits(), 32) }
+
+// VIP is a resolved virtual IP.
+type VIP struct {
+	Name    string
+	Network *Network
+	Address netip.Addr
+	FQDN    string
+}
+
+// Node is one resolved server.
+type Node struct {
+	Name  string
+	FQDN  string
+	Index int // -1 if none
+	Roles []Role
+	// MAC is the PXE MAC, canonical lower-case colon form.
+	MAC string
+	// BMC is nil when the node has no BMC.
+	BMC   *BMC
+	NICs  []NIC
+	Bonds []Bond
+	// Addresses has one entry per network the node is on, in plan network order.
+	Addresses  []Address
+	OSDisk     Disk
+	OSDs       []Disk
+	Profile    string
+	Packages   []string
+	KernelArgs []string
+	// Sysctl settings; use SysctlKeys for a stable order.
+	Sysctl           map[string]string
+	ReservedMemoryMB int
+}
+
+// BMC is how to reach a node's BMC. The password is not here: PasswordSecret
+// names it, and only the BMC layer resolves it.
+type BMC struct {
+	Address        string
+	Driver         string // ipmi, redfish or auto
+	Port           int
+	User           string
+	PasswordSecret string
+	TLSVerify      bool
+}
+
+// NIC is a physical interface. MAC may be empty when only the name is known.
+type NIC struct {
+	Name string
+	MAC  string
+	MTU  int
+}
+
+// Bond is a Linux bond over NICs.
+type Bond struct {
+	Name    string
+	Mode    string
+	Members []string
+	MTU     int
+}
+
+// Address puts a node on a network.
+type Address struct {
+	Network *Network
+	// Interface is the NIC or bond carrying the network.
+	Interface string
+	// Device is Interface for untagged networks, Interface.VLAN for tagged ones.
+	Device string
+	Addr   netip.Addr
+	// Allocated is true when racklift chose the address.
+	Allocated bool
+}
+
+// Prefix returns the address with its network's prefix length.
+func (a Address) Prefix() netip.Prefix { return netip.PrefixFrom(a.Addr, a.Network.Prefix.Bits()) }
+
+// Disk identifies one disk.
+type Disk struct {
+	Path   string
+	ByID   string
+	Serial string
+	Wipe   bool
+}
+
+// DevicePath returns a path usable on the node when one is known (Path or
+// /dev/disk/by-id/ByID), or "" for serial-only disks.
+func (d Disk) DevicePath() string {
+	switch {
+	case d.Path != "":
+		return d.Path
+	case d.ByID != "":
+		return "/dev/disk/by-id/" + d.ByID
+	}
+	return ""
+}
+
+// Key returns a string identifying the disk for comparisons.
+func (d Disk) Key() string {
+	switch {
+	case d.Path != "":
+		return "path:" + d.Path
+	case d.ByID != "":
+		return "id:" + d.ByID
+	case d.Serial != "":
+		return "serial:" + d.Serial
+	}
+	return ""
+}
+
+// String describes the disk for people.
+func (d Disk) String() string {
+	switch {
+	case d.Path != "":
+		return d.Path
+	case d.ByID != "":
+		return "by-id " + d.ByID
+	case d.Serial != "":
+		return "serial " + d.Serial
+	}
+	return "(none)"
+}
+
+// Has reports whether the node has the role.
+func (n *Node) Has(r Role) bool { return slices.Contains(n.Roles, r) }
+
+// Provisioning returns the node's address on the provisioning network.
+func (n *Node) Provisioning() (Address, bool) {
+	for _, a := range n.Addresses {
+		if a.Network.Provisioning {
+			return a, true
+		}
+	}
+	return Address{}, false
+}
+
+// AddressOn returns the node's address on the named network.
+func (n *Node) AddressOn(network string) (Address, bool) {
+	for _, a := range n.Addresses {
+		if a.Network.Name == network {
+			return a, true
+		}
+	}
+	return Address{}, false
+}
+
+// SysctlKeys returns the sysctl keys in sorted order.
+func (n *Node) SysctlKeys() []string {
+	ks := make([]string, 0, len(n.Sysctl))
+	for k := range n.Sysctl {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}
+
+// RoleNames returns the roles as strings joined by sep.
+func (n *Node) RoleNames(sep string) string {
+	s := make([]string, len(n.Roles))
+	for i, r := range n.Roles {
+		s[i] = string(r)
+	}
+	return strings.Join(s, sep)
+}
+
+// NodeByMAC finds a node by its PXE MAC or any of its NIC MACs; mac may be
+// in any form net.ParseMAC accepts.
+func (p *Plan) NodeByMAC(mac string) (*Node, bool) {
+	m, err := net.ParseMAC(mac)
+	if err != nil {
+		return nil, false
+	}
+	n, ok := p.byMAC[m.String()]
+	return n, ok
+}
+
+// NodeByName finds a node by name.
+func (p *Plan) NodeByName(name string) (*Node, bool) {
+	n, ok := p.byName[name]
+	return n, ok
+}
+
+// Network finds a network by name.
+func (p *Plan) Network(name string) (*Network, bool) {
+	n, ok := p.byNet[name]
+	return n, ok
+}
+
+// ProvisioningNetwork returns the PXE network.
+func (p *Plan) ProvisioningNetwork() *Network {
+	for _, n := range p.Networks {
+		if n.Provisioning {
+			return n
+		}
+	}
+	return nil
+}
+
+// NodesWith returns the nodes that have the role, in plan order.
+func (p *Plan) NodesWith(r Role) []*Node {
+	var out []*Node
+	for _, n := range p.Nodes {
+		if n.Has(r) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// ProfileSet is what the plan needs to know about OS profiles.
+type ProfileSet interface {
+	// Has reports whether a profile of that name exists.
+	Has(name string) bool
+	// Names lists the profiles, for hints.
+	Names() []string
+}
+
+// Options tune loading.
+type Options struct {
+	// Profiles, if set, is used to check profile references.
+	Profiles ProfileSet
+	// Secrets, if set, is used to check that every referenced secret exists.
+	// Missing secrets are errors when Secrets is set and warnings otherwise.
+	Secrets *Secrets
+}
+
+// maxPlanBytes bounds the size of a plan file (a 5,000-node plan is ~2 MB).
+const maxPlanBytes = 64 << 20
+
+// LoadFile reads and validates the plan at path. The error is non-nil only
+// when the file cannot be read; problems in the plan are in Diagnostics, and
+// the *Plan is nil if any of them is an error.
+func LoadFile(path string, opts Options) (*Plan, Diagnostics, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read plan: %w", err)
+	}
+	if st.Size() > maxPlanBytes {
+		return nil, nil, fmt.Errorf("read plan %s: %d bytes is larger than the %d byte limit", path, st.Size(), maxPlanBytes)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read plan: %w", err)
+	}
+	p, ds := Load(path, data, opts)
+	return p, ds, nil
+}
+
+// Load parses and validates a plan. name is used in diagnostics. The plan is
+// nil when any diagnostic is an error.
+func Load(name string, data []byte, opts Options) (*Plan, Diagnostics) {
+	r := &reporter{file: name, pos: positions{}}
+	spec, ok := parse(r, data)
+	if !ok {
+		r.ds.sortByPosition()
+		return nil, r.ds
+	}
+	p := resolve(r, spec, opts)
+	r.ds.sortByPosition()
+	if r.ds.HasErrors() {
+		return nil, r.ds
+	}
+	p.File = name
+	return p, r.ds
+}
+
+// parse decodes the YAML into a Spec, reporting syntax and type problems.
+func parse(r *reporter, data []byte) (*Spec, bool) {
+	if len(data) > maxPlanBytes {
+		r.errorf("yaml-size", "", "split the plan", "plan is larger than %d bytes", maxPlanBytes)
+		return nil, false
+	}
+	var doc yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&doc); err != nil {
+		line, msg := yamlErrorLine(err)
+		r.pos["#syntax"] = [2]int{line, 1}
+		r.errorf("yaml-syntax", "#syntax", "check indentation (spaces, not tabs) and quoting around this line", "%s", msg)
+		return nil, false
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); err == nil {
+		r.pos["#doc2"] = [2]int{extra.Line, extra.Column}
+		r.errorf("yaml-syntax", "#doc2", "put the whole plan in one YAML document (remove the second '---')", "more than one YAML document")
+	}
+	spec := &Spec{}
+	r.pos[""] = [2]int{1, 1}
+	if len(doc.Content) == 0 {
+		r.errorf("plan-empty", "", "start from an example: racklift plan example > plan.yaml", "the plan is empty")
+		return nil, false
+	}
+	d := &decoder{r: r, budget: maxNodes}
+	d.decode(&doc, reflectValue(spec), "")
+	return spec, true
+}
+
+// yamlErrorLine pulls "line N" out of a yaml.v3 error message.
+func yamlErrorLine(err error) (int, string) {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	var line int
+	if i := strings.Index(msg, "line "); i >= 0 {
+		fmt.Sscanf(msg[i:], "line %d", &line)
+		rest := msg[i:]
+		if j := strings.Index(rest, ": "); j >= 0 {
+			msg = rest[j+2:]
+		}
+	}
+	// yaml.v3 numbers parser errors that have a context from 0 (it prints
+	// the 0-based line of the construct it was parsing); scanner errors are
+	// 1-based. Parser errors with context read "did not find expected ...".
+	if strings.HasPrefix(msg, "did not find expected") {
+		line++
+	}
+	if line == 0 {
+		line = 1
+	}
+	return line, msg
+}
