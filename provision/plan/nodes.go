@@ -28,6 +28,17 @@ func (rs *resolver) nodes() {
 	if len(rs.spec.Nodes) == 0 {
 		r.errorf("required", "nodes", "add the servers under nodes:", "no nodes are defined")
 	}
+	d := rs.spec.Defaults
+	rs.checkSoftware("defaults", d.Packages, d.KernelArgs, d.Sysctl)
+	for _, k := range sortedKeys(d.Roles) {
+		rs.checkSoftware(mapKeyPath("defaults.roles", k), d.Roles[k].Packages, nil, nil)
+		if p := d.Roles[k].Profile; p != "" {
+			rs.checkProfile(p, mapKeyPath("defaults.roles", k)+".profile")
+		}
+	}
+	if d.Profile != "" {
+		rs.checkProfile(d.Profile, "defaults.profile")
+	}
 	macOwner := map[string]string{}
 	for i, ns := range rs.spec.Nodes {
 		nc := &nodeCtx{spec: ns, path: fmt.Sprintf("nodes[%d]", i), node: &Node{Name: ns.Name, Index: -1}}
@@ -622,28 +633,15 @@ func (rs *resolver) nodeSoftware(nc *nodeCtx) {
 		r.errorf("profile", nc.path, "set cluster.profile (e.g. rocky9 or ubuntu2404) or the node's profile:", "node %q has no OS profile", n.Name)
 	case nc.spec.Profile != "":
 		rs.checkProfile(n.Profile, nc.path+".profile")
-	case d.Profile != "" && nc.role == nil:
-		rs.checkProfile(n.Profile, "defaults.profile")
-	default:
-		rs.checkProfile(n.Profile, nc.path)
 	}
 	pkgs = append(pkgs, nc.spec.Packages...)
-	for j, p := range nc.spec.Packages {
-		if !pkgRE.MatchString(p) {
-			r.errorf("package", fmt.Sprintf("%s.packages[%d]", nc.path, j), "write one package name per entry", "%q is not a package name", p)
-		}
-	}
+	rs.checkSoftware(nc.path, nc.spec.Packages, nc.spec.KernelArgs, nc.spec.Sysctl)
 	for _, p := range pkgs {
 		if !slices.Contains(n.Packages, p) && pkgRE.MatchString(p) {
 			n.Packages = append(n.Packages, p)
 		}
 	}
 	n.KernelArgs = append(slices.Clone(d.KernelArgs), nc.spec.KernelArgs...)
-	for j, a := range nc.spec.KernelArgs {
-		if a == "" || strings.ContainsAny(a, " \t\n\"'`$;") {
-			r.errorf("kernel-arg", fmt.Sprintf("%s.kernel_args[%d]", nc.path, j), "one argument per entry, without spaces or quotes", "%q is not a single kernel argument", a)
-		}
-	}
 	n.Sysctl = map[string]string{}
 	for k, v := range d.Sysctl {
 		n.Sysctl[k] = v
@@ -651,15 +649,31 @@ func (rs *resolver) nodeSoftware(nc *nodeCtx) {
 	for k, v := range nc.spec.Sysctl {
 		n.Sysctl[k] = v
 	}
-	for _, k := range sortedKeys(nc.spec.Sysctl) {
-		if !sysctlRE.MatchString(k) || strings.ContainsAny(nc.spec.Sysctl[k], "\n\r") {
-			r.errorf("sysctl", mapKeyPath(nc.path+".sysctl", k), "write keys like net.ipv4.ip_forward and one-line values", "%q is not a valid sysctl setting", k)
-		}
-	}
 	if n.ReservedMemoryMB < 0 {
 		r.errorf("reserved-memory", nc.path+".reserved_memory_mb", "use 0 or more", "reserved memory is negative")
 	}
 	if n.Has(RoleCompute) && n.Has(RoleStorage) && n.ReservedMemoryMB == 0 {
 		r.warnf("hci-memory", nc.path, "set reserved_memory_mb (about 4096 per OSD plus 4096 for the host) on the node or in defaults", "hyper-converged node %q (compute + storage) reserves no memory for its %d OSD(s)", n.Name, len(n.OSDs))
+	}
+}
+
+// checkSoftware validates package names, kernel arguments and sysctl
+// settings written at path (a node, defaults or a role default).
+func (rs *resolver) checkSoftware(path string, pkgs, args []string, sysctl map[string]string) {
+	r := rs.r
+	for j, p := range pkgs {
+		if !pkgRE.MatchString(p) {
+			r.errorf("package", fmt.Sprintf("%s.packages[%d]", path, j), "write one package name per entry", "%q is not a package name", p)
+		}
+	}
+	for j, a := range args {
+		if a == "" || strings.ContainsAny(a, " \t\n\"'`$;") {
+			r.errorf("kernel-arg", fmt.Sprintf("%s.kernel_args[%d]", path, j), "one argument per entry, without spaces or quotes", "%q is not a single kernel argument", a)
+		}
+	}
+	for _, k := range sortedKeys(sysctl) {
+		if !sysctlRE.MatchString(k) || strings.ContainsAny(sysctl[k], "\n\r") {
+			r.errorf("sysctl", mapKeyPath(path+".sysctl", k), "write keys like net.ipv4.ip_forward and one-line values", "%q is not a valid sysctl setting", k)
+		}
 	}
 }
