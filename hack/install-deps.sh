@@ -11,6 +11,7 @@ pkgs=(
   openipmi ipmitool                # BMC simulator and client
   cloud-init python3-jsonschema    # config validators
   xorriso                          # builds test ISO images (media reader)
+  chromium                         # headless browser for dashboard tests
 )
 
 missing=()

@@ -7,6 +7,7 @@ package pins
 
 import (
 	_ "github.com/bmc-toolbox/bmclib/v2"
+	_ "github.com/chromedp/chromedp"
 	_ "github.com/go-chi/chi/v5"
 	_ "github.com/insomniacslk/dhcp/dhcpv4"
 	_ "github.com/insomniacslk/dhcp/dhcpv4/nclient4"

@@ -48,6 +48,7 @@ func (rs *resolver) nodes() {
 		rs.nodeNetworks(nc)
 		rs.nodeDisks(nc)
 		rs.nodeSoftware(nc)
+		rs.nodeBIOS(nc)
 		n := nc.node
 		if n.Name != "" && rs.p.byName[n.Name] == nil {
 			rs.p.byName[n.Name] = n
@@ -676,4 +677,41 @@ func (rs *resolver) checkSoftware(path string, pkgs, args []string, sysctl map[s
 			r.errorf("sysctl", mapKeyPath(path+".sysctl", k), "write keys like net.ipv4.ip_forward and one-line values", "%q is not a valid sysctl setting", k)
 		}
 	}
+}
+
+// nodeBIOS merges the BIOS baseline: defaults, then the role, then the node.
+func (rs *resolver) nodeBIOS(nc *nodeCtx) {
+	out := BIOS{BootMode: "uefi", Attributes: map[string]string{}}
+	merge := func(b *BIOSSpec, path string) {
+		if b == nil {
+			return
+		}
+		switch b.BootMode {
+		case "":
+		case "uefi", "legacy":
+			out.BootMode = b.BootMode
+		default:
+			rs.r.errorf("bios-boot-mode", path+".boot_mode", "use uefi or legacy", "unknown boot mode %q", b.BootMode)
+		}
+		if b.PXENIC != "" {
+			out.PXENIC = b.PXENIC
+		}
+		if b.Virtualization != nil {
+			out.Virtualization = b.Virtualization
+		}
+		for _, k := range sortedKeys(b.Attributes) {
+			if k == "" || strings.ContainsAny(k+b.Attributes[k], "\n\r") {
+				rs.r.errorf("bios-attribute", mapKeyPath(path+".attributes", k), "one-line attribute names and values", "invalid BIOS attribute %q", k)
+				continue
+			}
+			out.Attributes[k] = b.Attributes[k]
+		}
+	}
+	d := rs.spec.Defaults.BIOS
+	merge(&d, "defaults.bios")
+	if nc.role != nil {
+		merge(nc.role.BIOS, "defaults.roles")
+	}
+	merge(nc.spec.BIOS, nc.path+".bios")
+	nc.node.BIOS = out
 }

@@ -128,7 +128,20 @@ type Node struct {
 	// Sysctl settings; use SysctlKeys for a stable order.
 	Sysctl           map[string]string
 	ReservedMemoryMB int
+	// BIOS is the baseline to apply; BootMode is always set ("uefi" by default).
+	BIOS BIOS
 }
+
+// BIOS is a node's resolved BIOS baseline.
+type BIOS struct {
+	BootMode       string
+	PXENIC         string
+	Virtualization *bool
+	Attributes     map[string]string
+}
+
+// UEFI reports whether the node boots in UEFI mode.
+func (b BIOS) UEFI() bool { return b.BootMode != "legacy" }
 
 // BMC is how to reach a node's BMC. The password is not here: PasswordSecret
 // names it, and only the BMC layer resolves it.

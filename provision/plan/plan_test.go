@@ -44,6 +44,23 @@ func TestExamples(t *testing.T) {
 	}
 }
 
+func TestBIOSMerge(t *testing.T) {
+	text := strings.Replace(basePlan, "  disks:\n    os: {path: /dev/sda}\n",
+		"  disks:\n    os: {path: /dev/sda}\n  bios: {virtualization: true, attributes: {SriovGlobalEnable: Enabled}}\n  roles:\n    storage: {bios: {boot_mode: legacy, attributes: {SriovGlobalEnable: Disabled}}}\n", 1)
+	p, ds := Load("b.yaml", []byte(text), Options{Profiles: testProfiles(t), Secrets: testSecrets(t)})
+	if p == nil {
+		t.Fatal(dump(ds))
+	}
+	osd, _ := p.NodeByName("osd-01")
+	ctl, _ := p.NodeByName("ctl-01")
+	if osd.BIOS.UEFI() || osd.BIOS.Attributes["SriovGlobalEnable"] != "Disabled" || osd.BIOS.Virtualization == nil || !*osd.BIOS.Virtualization {
+		t.Errorf("storage node BIOS: %+v", osd.BIOS)
+	}
+	if !ctl.BIOS.UEFI() || ctl.BIOS.Attributes["SriovGlobalEnable"] != "Enabled" {
+		t.Errorf("controller BIOS: %+v", ctl.BIOS)
+	}
+}
+
 func TestLargeSiteShape(t *testing.T) {
 	data, err := fs.ReadFile(Examples(), "large-site.yaml")
 	if err != nil {

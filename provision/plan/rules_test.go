@@ -214,6 +214,8 @@ func ruleCases() []ruleCase {
 			rule: "sysctl", path: `defaults.sysctl["vm swappiness"]`, sev: Error, msg: `"vm swappiness" is not a valid sysctl setting`, at: `"1"}`},
 		{name: "kernel arg with space", old: cmp, new: `  - {name: cmp-04, roles: [compute], mac: "52:54:00:00:02:04", bmc: {address: 10.0.1.24}, kernel_args: ["quiet splash"]}`,
 			rule: "kernel-arg", path: "nodes[6].kernel_args[0]", sev: Error, msg: `"quiet splash" is not a single kernel argument`, at: `"quiet splash"`},
+		{name: "bios boot mode", old: "  disks:\n    os: {path: /dev/sda}\n", new: "  disks:\n    os: {path: /dev/sda}\n  bios: {boot_mode: efi}\n",
+			rule: "bios-boot-mode", path: "defaults.bios.boot_mode", sev: Error, msg: `unknown boot mode "efi"`, at: "efi}"},
 		{name: "unknown profile", old: "profile: rocky9", new: "profile: rocky8", rule: "profile", path: "cluster.profile", sev: Error,
 			msg: `unknown OS profile "rocky8"`, at: "rocky8"},
 		{name: "unknown role", old: "roles: [compute]", new: "roles: [compute, nova]", rule: "role", path: "nodes[6].roles[1]", sev: Error,

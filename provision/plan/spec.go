@@ -71,6 +71,7 @@ type NodeDefault struct {
 	KernelArgs       []string               `yaml:"kernel_args" desc:"Extra kernel arguments for the installed system."`
 	Sysctl           map[string]string      `yaml:"sysctl" desc:"sysctl settings for the installed system."`
 	ReservedMemoryMB int                    `yaml:"reserved_memory_mb" desc:"Memory (MiB) reserved for the host and Ceph OSDs on hyper-converged nodes (nova reserved_host_memory_mb)."`
+	BIOS             BIOSSpec               `yaml:"bios" desc:"BIOS baseline racklift applies through the BMC before installing."`
 	Roles            map[string]RoleDefault `yaml:"roles" desc:"Per-role defaults: role name -> settings nodes with that role inherit (first matching role wins)."`
 }
 
@@ -81,6 +82,7 @@ type RoleDefault struct {
 	Profile          string                `yaml:"profile" desc:"OS profile for nodes of this role."`
 	Packages         []string              `yaml:"packages" desc:"Packages added for nodes of this role."`
 	ReservedMemoryMB int                   `yaml:"reserved_memory_mb" desc:"Reserved memory for nodes of this role."`
+	BIOS             *BIOSSpec             `yaml:"bios" desc:"BIOS baseline for nodes of this role (fields not set come from defaults.bios)."`
 }
 
 // NodeSpec is one server.
@@ -99,6 +101,7 @@ type NodeSpec struct {
 	KernelArgs       []string              `yaml:"kernel_args" desc:"Extra kernel arguments (added to the defaults)."`
 	Sysctl           map[string]string     `yaml:"sysctl" desc:"sysctl settings (override the defaults key by key)."`
 	ReservedMemoryMB int                   `yaml:"reserved_memory_mb" desc:"Memory (MiB) reserved for host and OSDs."`
+	BIOS             *BIOSSpec             `yaml:"bios" desc:"BIOS baseline for this node (fields not set come from its role and defaults)."`
 }
 
 // BMCSpec describes how to reach a BMC.
@@ -144,4 +147,12 @@ type DiskSpec struct {
 	ByID   string `yaml:"by_id" desc:"Name under /dev/disk/by-id/, e.g. wwn-0x5000c500a1b2c3d4."`
 	Serial string `yaml:"serial" desc:"Disk serial number."`
 	Wipe   bool   `yaml:"wipe" desc:"Wipe the disk's signatures before install (OSD disks only)."`
+}
+
+// BIOSSpec is the BIOS state racklift sets through the BMC before PXE boot.
+type BIOSSpec struct {
+	BootMode       string            `yaml:"boot_mode" desc:"Firmware boot mode; also how the one-time PXE boot is requested (default uefi)." enum:"uefi|legacy"`
+	PXENIC         string            `yaml:"pxe_nic" desc:"The NIC to PXE boot from, in the vendor's words (Dell FQDD such as NIC.Integrated.1-1-1, HPE NicBoot1)."`
+	Virtualization *bool             `yaml:"virtualization" desc:"Turn CPU virtualization (VT-x/AMD-V) on or off; absent leaves it alone."`
+	Attributes     map[string]string `yaml:"attributes" desc:"Raw vendor BIOS attributes to set, name -> value."`
 }
