@@ -13,7 +13,6 @@ import (
 	_ "github.com/insomniacslk/dhcp/dhcpv4/nclient4"
 	_ "github.com/insomniacslk/dhcp/dhcpv4/server4"
 	_ "github.com/insomniacslk/dhcp/iana"
-	_ "github.com/pin/tftp/v3"
 	_ "golang.org/x/net/icmp"
 	_ "golang.org/x/net/ipv4"
 	_ "golang.org/x/net/ipv6"

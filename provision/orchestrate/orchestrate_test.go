@@ -1,0 +1,373 @@
+package orchestrate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/racklift/racklift/boot/httpboot"
+	"github.com/racklift/racklift/provision/bmc"
+	"github.com/racklift/racklift/provision/events"
+	"github.com/racklift/racklift/provision/plan"
+	"github.com/racklift/racklift/webui"
+)
+
+const testPlan = `cluster: {name: t, profile: p, ssh_keys: ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAITestKeyTestKeyTestKeyTestKey0 t"], ha: false}
+networks:
+  - {name: mgmt, purpose: management, provisioning: true, cidr: 10.1.0.0/24, allocate: {default: 10.1.0.100}}
+defaults:
+  disks: {os: {path: /dev/vda}}
+  bmc: {driver: ipmi, user: admin, password_secret: bmc}
+nodes:
+  - {name: n-01, roles: [compute], mac: "52:54:00:00:00:01", bmc: {address: 127.0.0.1, port: 7001}}
+  - {name: n-02, roles: [compute], mac: "52:54:00:00:00:02", bmc: {address: 127.0.0.2, port: 7002}}
+  - {name: n-03, roles: [compute], mac: "52:54:00:00:00:03", bmc: {address: 127.0.0.3, port: 7003}}
+  - {name: n-04, roles: [compute], mac: "52:54:00:00:00:04"}
+`
+
+// fakeBMCs records what the orchestrator asked of each node's BMC.
+type fakeBMCs struct {
+	mu      sync.Mutex
+	calls   []string
+	power   map[string]string
+	fail    map[string]error
+	opens   int
+	closes  int
+	started map[string]time.Time
+}
+
+type fakeCtl struct {
+	f *fakeBMCs
+	t bmc.Target
+}
+
+func (f *fakeBMCs) factory(t bmc.Target) bmc.Controller { return &fakeCtl{f: f, t: t} }
+
+func (f *fakeBMCs) log(node, call string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, node+" "+call)
+}
+
+func (f *fakeBMCs) callsOf(node string) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []string
+	for _, c := range f.calls {
+		if n, rest, _ := strings.Cut(c, " "); n == node {
+			out = append(out, rest)
+		}
+	}
+	return strings.Join(out, ",")
+}
+
+func (c *fakeCtl) Open(context.Context) error {
+	c.f.mu.Lock()
+	c.f.opens++
+	if c.f.started == nil {
+		c.f.started = map[string]time.Time{}
+	}
+	if _, ok := c.f.started[c.t.Node]; !ok {
+		c.f.started[c.t.Node] = time.Now()
+	}
+	err := c.f.fail[c.t.Node]
+	c.f.mu.Unlock()
+	if c.t.Password != "pw" {
+		return errors.New("password not passed through")
+	}
+	return err
+}
+func (c *fakeCtl) PowerState(context.Context) (string, error) {
+	c.f.mu.Lock()
+	defer c.f.mu.Unlock()
+	if p := c.f.power[c.t.Node]; p != "" {
+		return p, nil
+	}
+	return "off", nil
+}
+func (c *fakeCtl) Power(_ context.Context, a bmc.PowerAction) error {
+	c.f.log(c.t.Node, "power-"+string(a))
+	return nil
+}
+func (c *fakeCtl) SetBootDevice(_ context.Context, d bmc.BootDevice, o bmc.BootOptions) error {
+	c.f.log(c.t.Node, fmt.Sprintf("boot-%s-persistent=%v-efi=%v", d, o.Persistent, o.EFI))
+	return nil
+}
+func (c *fakeCtl) BIOS(context.Context) (map[string]string, error)  { return nil, bmc.ErrUnsupported }
+func (c *fakeCtl) SetBIOS(context.Context, map[string]string) error { return bmc.ErrUnsupported }
+func (c *fakeCtl) Inventory(context.Context) (bmc.Inventory, error) { return bmc.Inventory{}, nil }
+func (c *fakeCtl) Provider() string                                 { return "fake" }
+func (c *fakeCtl) Close(context.Context) error {
+	c.f.mu.Lock()
+	c.f.closes++
+	c.f.mu.Unlock()
+	return nil
+}
+
+type secrets struct{}
+
+func (secrets) Lookup(name string) (string, bool) { return "pw", name == "bmc" }
+
+type harness struct {
+	o     *Orchestrator
+	store *events.Store
+	bmcs  *fakeBMCs
+	p     *plan.Plan
+	stop  func()
+}
+
+func newHarness(t *testing.T, cfg Config) *harness {
+	t.Helper()
+	p, ds := plan.Load("t.yaml", []byte(testPlan), plan.Options{})
+	if p == nil {
+		t.Fatal(ds.Err())
+	}
+	store, err := events.Open(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fakeBMCs{power: map[string]string{"n-02": "on"}, fail: map[string]error{}}
+	log := slog.New(slog.DiscardHandler)
+	o := New(p, store, f.factory, secrets{}, cfg, log)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- o.Run(ctx) }()
+	h := &harness{o: o, store: store, bmcs: f, p: p}
+	var once sync.Once
+	h.stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("Run: %v", err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Error("Run did not return")
+			}
+			_ = store.Close()
+		})
+	}
+	t.Cleanup(h.stop)
+	return h
+}
+
+func (h *harness) waitPhase(t *testing.T, node string, want events.Phase) events.NodeState {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		st, ok, err := h.store.Node(context.Background(), node)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok && st.Phase == want {
+			return st
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	st, _, _ := h.store.Node(context.Background(), node)
+	t.Fatalf("%s: phase %q, want %q (last: %s %s)", node, st.Phase, want, st.LastEvent.Type, st.LastEvent.Detail)
+	return st
+}
+
+func (h *harness) record(t *testing.T, node string, ph events.Phase) {
+	t.Helper()
+	if _, err := h.store.Record(context.Background(), events.Event{Node: node, Source: events.SourceInstaller, Type: "install.test", Phase: ph, Percent: -1}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestRunPowersNodesOnWithOneTimePXE(t *testing.T) {
+	h := newHarness(t, Config{Stagger: 30 * time.Millisecond, Tick: time.Hour})
+	ctx := context.Background()
+	if _, err := h.o.StartRun(ctx, webui.Selection{All: true}); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"n-01", "n-02", "n-03", "n-04"} {
+		h.waitPhase(t, n, events.PhasePoweringOn)
+	}
+	if got := h.bmcs.callsOf("n-01"); got != "boot-pxe-persistent=false-efi=true,power-on" {
+		t.Errorf("n-01 (off): %s", got)
+	}
+	if got := h.bmcs.callsOf("n-02"); got != "boot-pxe-persistent=false-efi=true,power-cycle" {
+		t.Errorf("n-02 (already on) must be cycled: %s", got)
+	}
+	evs, _ := h.store.NodeEvents(ctx, "n-04", 10)
+	if len(evs) != 1 || evs[0].Type != "orchestrator.manual-power" {
+		t.Errorf("n-04 has no BMC: %+v", evs)
+	}
+	var kinds []string
+	evs, _ = h.store.NodeEvents(ctx, "n-01", 10)
+	for _, e := range evs {
+		kinds = append(kinds, string(e.Phase))
+	}
+	if strings.Join(kinds, ",") != "bmc-checked,bios-ok,powering-on" {
+		t.Errorf("n-01 phases: %v", kinds)
+	}
+	h.bmcs.mu.Lock()
+	opens, closes := h.bmcs.opens, h.bmcs.closes
+	s1, s3 := h.bmcs.started["n-01"], h.bmcs.started["n-03"]
+	h.bmcs.mu.Unlock()
+	if opens != closes {
+		t.Errorf("%d BMC sessions opened, %d closed", opens, closes)
+	}
+	if s3.Sub(s1) < 55*time.Millisecond {
+		t.Errorf("stagger not respected: n-01 at %v, n-03 at %v", s1, s3)
+	}
+	// A second run while one is active is refused.
+	if _, err := h.o.StartRun(ctx, webui.Selection{Nodes: []string{"n-01"}}); err == nil {
+		t.Error("second active run accepted")
+	}
+}
+
+func TestInstalledNodeBootsLocallyUntilReinstall(t *testing.T) {
+	h := newHarness(t, Config{Tick: time.Hour})
+	ctx := context.Background()
+	if a, _ := h.o.BootAction(ctx, "n-01"); a != httpboot.ActionInstall {
+		t.Fatal("planned node must install")
+	}
+	h.record(t, "n-01", events.PhaseInstalled)
+	if a, _ := h.o.BootAction(ctx, "n-01"); a != httpboot.ActionLocalBoot {
+		t.Fatal("installed node must boot locally")
+	}
+	// Installed: the orchestrator sets the disk as persistent boot device.
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(h.bmcs.callsOf("n-01"), "boot-disk-persistent=true") && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !strings.Contains(h.bmcs.callsOf("n-01"), "boot-disk-persistent=true") {
+		t.Fatalf("boot device not set to disk: %s", h.bmcs.callsOf("n-01"))
+	}
+	// A run never reinstalls it.
+	if _, err := h.o.StartRun(ctx, webui.Selection{Nodes: []string{"n-01"}}); err == nil {
+		t.Fatal("run accepted an installed node")
+	}
+	if err := h.o.Reinstall(ctx, "n-01"); err != nil {
+		t.Fatal(err)
+	}
+	h.waitPhase(t, "n-01", events.PhasePoweringOn)
+	if a, _ := h.o.BootAction(ctx, "n-01"); a != httpboot.ActionInstall {
+		t.Fatal("reinstalled node must install")
+	}
+}
+
+func TestStalledNodeRetriedThenFailed(t *testing.T) {
+	h := newHarness(t, Config{Tick: 20 * time.Millisecond, MaxRetries: 1,
+		Stall: map[events.Phase]time.Duration{events.PhasePoweringOn: 150 * time.Millisecond}})
+	ctx := context.Background()
+	if _, err := h.o.StartRun(ctx, webui.Selection{Nodes: []string{"n-01"}}); err != nil {
+		t.Fatal(err)
+	}
+	st := h.waitPhase(t, "n-01", events.PhaseFailed)
+	if !strings.Contains(st.FailedReason, "stalled in powering-on") || !strings.Contains(st.FailedReason, "last event: bmc.power") {
+		t.Errorf("reason: %q", st.FailedReason)
+	}
+	if got := h.bmcs.callsOf("n-01"); strings.Count(got, "boot-pxe") != 2 {
+		t.Errorf("want the first attempt and one retry, got %s", got)
+	}
+	// The run ends (failed) once every node is ready or failed.
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		if _, ok, _ := h.store.ActiveRun(ctx); !ok {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	runs, _ := h.store.Runs(ctx, 1)
+	if len(runs) != 1 || runs[0].State != events.RunFailed {
+		t.Fatalf("runs: %+v", runs)
+	}
+	// Retry a failed node.
+	if err := h.o.Retry(ctx, "n-01"); err != nil {
+		t.Fatal(err)
+	}
+	h.waitPhase(t, "n-01", events.PhasePoweringOn)
+}
+
+func TestReadyRotatesTokenAndEndsRun(t *testing.T) {
+	h := newHarness(t, Config{Tick: 20 * time.Millisecond})
+	ctx := context.Background()
+	tok, err := h.store.Token(ctx, "n-03")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.o.StartRun(ctx, webui.Selection{Nodes: []string{"n-03"}}); err != nil {
+		t.Fatal(err)
+	}
+	h.waitPhase(t, "n-03", events.PhasePoweringOn)
+	for _, ph := range []events.Phase{events.PhaseDHCP, events.PhaseInstalling, events.PhaseInstalled, events.PhaseFirstBoot, events.PhaseReady} {
+		h.record(t, "n-03", ph)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		if _, ok, _ := h.store.NodeForToken(ctx, tok); !ok {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if _, ok, _ := h.store.NodeForToken(ctx, tok); ok {
+		t.Fatal("token still valid after ready: callbacks could be replayed")
+	}
+	for time.Now().Before(deadline) {
+		if runs, _ := h.store.Runs(ctx, 1); len(runs) == 1 && runs[0].State == events.RunSucceeded {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatal("run did not succeed")
+}
+
+func TestResumeAfterRestartSkipsBootingNodes(t *testing.T) {
+	dir := t.TempDir()
+	p, _ := plan.Load("t.yaml", []byte(testPlan), plan.Options{})
+	store, err := events.Open(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	// A previous process started a run and n-01 got as far as DHCP.
+	if _, err := store.StartRun(ctx, runSelector{Nodes: []string{"n-01", "n-03"}}, runParams{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Record(ctx, events.Event{Node: "n-01", Source: events.SourceDHCP, Type: "dhcp.ack", Phase: events.PhaseDHCP, Percent: -1}); err != nil {
+		t.Fatal(err)
+	}
+	f := &fakeBMCs{power: map[string]string{}, fail: map[string]error{}}
+	o := New(p, store, f.factory, secrets{}, Config{Tick: time.Hour}, nil)
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- o.Run(rctx) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for f.callsOf("n-03") == "" && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	_ = store.Close()
+	if f.callsOf("n-03") == "" {
+		t.Fatal("resumed run did not drive n-03")
+	}
+	if f.callsOf("n-01") != "" {
+		t.Fatalf("n-01 was already booting and must not be power-cycled: %s", f.callsOf("n-01"))
+	}
+}
+
+func TestBMCFailureFailsNodeWithReason(t *testing.T) {
+	h := newHarness(t, Config{Tick: time.Hour})
+	h.bmcs.mu.Lock()
+	h.bmcs.fail["n-01"] = &bmc.Error{Node: "n-01", Op: "open", Kind: bmc.KindAuth, Err: bmc.ErrAuth}
+	h.bmcs.mu.Unlock()
+	if _, err := h.o.StartRun(context.Background(), webui.Selection{Nodes: []string{"n-01", "n-03"}}); err != nil {
+		t.Fatal(err)
+	}
+	st := h.waitPhase(t, "n-01", events.PhaseFailed)
+	if !strings.Contains(st.FailedReason, "auth") {
+		t.Errorf("reason %q should name the error kind", st.FailedReason)
+	}
+	h.waitPhase(t, "n-03", events.PhasePoweringOn)
+}
