@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"text/template"
 
 	"gopkg.in/yaml.v3"
 )
@@ -33,6 +34,11 @@ const (
 	InstallerNone = "none"
 )
 
+// DefaultConsole is the console part of the kernel command line when a
+// profile does not set console: (VGA plus the first serial port, which is
+// what BMC serial-over-LAN shows).
+const DefaultConsole = "console=tty0 console=ttyS0,115200n8"
+
 // Profile describes one installable OS.
 type Profile struct {
 	// Name is how plans refer to the profile, e.g. rocky9.
@@ -41,17 +47,126 @@ type Profile struct {
 	Description string `yaml:"description"`
 	// Installer is kickstart, autoinstall or none.
 	Installer string `yaml:"installer"`
-	// Media is the --media name whose files are served for this profile.
+	// Media is the --media name whose files are served for this profile
+	// (default: the profile name).
 	Media string `yaml:"media"`
 	// Kernel and Initrd are paths inside the media.
 	Kernel string   `yaml:"kernel"`
 	Initrd []string `yaml:"initrd"`
-	// Args is a text/template for the kernel command line.
+	// Args is a text/template for the kernel command line; its variables
+	// are the fields of ArgsData ({{.ConfigURL}}, {{.Console}}, ...).
 	Args string `yaml:"args"`
-	// Repo is the path of the package repository inside the media ("" = media root).
+	// Console is the console part of the command line, {{.Console}} in
+	// Args (default DefaultConsole).
+	Console string `yaml:"console"`
+	// Repo is the path of the package repository inside the media ("" =
+	// media root); {{.RepoURL}} in Args and the kickstart url command.
 	Repo string `yaml:"repo"`
-	// Templates names the templates (in the templates package) to render.
-	Templates map[string]string `yaml:"templates"`
+	// Stage2 is the path of the installer runtime inside the media ("" =
+	// media root); {{.Stage2URL}} in Args.
+	Stage2 string `yaml:"stage2"`
+	// Packages are installed on every node of this profile in addition to
+	// the plan's packages (e.g. cloud-init, which runs the first boot).
+	Packages []string `yaml:"packages"`
+	// Templates names the templates (files of the templates package) that
+	// render each file; empty names get the installer kind's default.
+	Templates Templates `yaml:"templates"`
+
+	args *template.Template
+}
+
+// Templates names the template of each rendered file. A name must be a
+// file of the templates package (racklift checks this at start-up).
+type Templates struct {
+	// IPXE renders boot.ipxe (default boot.ipxe.tmpl).
+	IPXE string `yaml:"ipxe"`
+	// Config renders the installer config: ks.cfg for kickstart (default
+	// kickstart.ks.tmpl), user-data for autoinstall (default
+	// autoinstall.user-data.tmpl).
+	Config string `yaml:"config"`
+	// MetaData renders the NoCloud meta-data (default meta-data.tmpl).
+	MetaData string `yaml:"meta_data"`
+	// VendorData renders the NoCloud vendor-data of autoinstall profiles
+	// (default vendor-data.tmpl).
+	VendorData string `yaml:"vendor_data"`
+	// FirstBoot renders the cloud-config of the installed system's first
+	// boot (default first-boot.cloud-config.tmpl). Kickstart nodes fetch
+	// it as their user-data; autoinstall embeds it in autoinstall.user-data.
+	FirstBoot string `yaml:"first_boot"`
+}
+
+// ArgsData holds the variables a profile's kernel arguments template may
+// use. Every URL is absolute and has no trailing slash unless noted.
+type ArgsData struct {
+	// ServerURL is racklift's HTTP base URL, e.g. http://10.99.0.1:8080.
+	ServerURL string
+	// MediaURL is the directory of the profile's OS media files,
+	// {ServerURL}/media/{media}.
+	MediaURL string
+	// RepoURL is the package repository: MediaURL plus the profile's repo path.
+	RepoURL string
+	// Stage2URL is the installer runtime: MediaURL plus the profile's stage2 path.
+	Stage2URL string
+	// ISOURL is the whole ISO image, {ServerURL}/media/{media}.iso (for
+	// casper's url=).
+	ISOURL string
+	// ConfigURL is the node's install config: {ServerURL}/ks/{mac} for
+	// kickstart, {ServerURL}/ci/{mac}/user-data for autoinstall.
+	ConfigURL string
+	// ConfigDirURL is the node's NoCloud seed directory, with a trailing
+	// slash: {ServerURL}/ci/{mac}/.
+	ConfigDirURL string
+	// ProgressURL is where to POST progress for the kernel phase, with the
+	// token in the query: {ServerURL}/phone-home/{mac}/progress?token=...
+	ProgressURL string
+	// Token is the node's opaque progress-callback token.
+	Token string
+	// Node is the node name, Hostname its short host name, FQDN its full name.
+	Node, Hostname, FQDN string
+	// MAC is the PXE MAC, lower-case with colons.
+	MAC string
+	// BootDevice is the name of the interface on the provisioning network
+	// (from the plan); IfNames binds it and every other NIC with a known
+	// MAC to its name ("ifname=eno1:b8:ca:3a:10:00:01 ...", dracut syntax).
+	BootDevice, IfNames string
+	// BootIP, Netmask and Gateway are the node's provisioning address, its
+	// dotted mask, and the provisioning network's gateway ("" if none).
+	BootIP, Netmask, Gateway string
+	// DNS is the first resolver of the provisioning network ("" if none).
+	DNS string
+	// Console is the profile's console settings.
+	Console string
+}
+
+// SampleArgsData returns ArgsData filled with example values, for checking
+// templates and for documentation.
+func SampleArgsData() ArgsData {
+	return ArgsData{
+		ServerURL:    "http://10.99.0.1:8080",
+		MediaURL:     "http://10.99.0.1:8080/media/rocky9",
+		RepoURL:      "http://10.99.0.1:8080/media/rocky9",
+		Stage2URL:    "http://10.99.0.1:8080/media/rocky9",
+		ISOURL:       "http://10.99.0.1:8080/media/rocky9.iso",
+		ConfigURL:    "http://10.99.0.1:8080/ks/52:54:00:99:00:01",
+		ConfigDirURL: "http://10.99.0.1:8080/ci/52:54:00:99:00:01/",
+		ProgressURL:  "http://10.99.0.1:8080/phone-home/52:54:00:99:00:01/progress?token=sample",
+		Token:        "sample",
+		Node:         "lab-01", Hostname: "lab-01", FQDN: "lab-01.lab.racklift.test",
+		MAC:        "52:54:00:99:00:01",
+		BootDevice: "eno1", IfNames: "ifname=eno1:52:54:00:99:00:01",
+		BootIP: "10.99.0.101", Netmask: "255.255.255.0", Gateway: "10.99.0.1", DNS: "10.99.0.1",
+		Console: DefaultConsole,
+	}
+}
+
+// KernelArgs renders the profile's kernel command line. Runs of white
+// space (the YAML folding) become single spaces.
+func (p *Profile) KernelArgs(d ArgsData) (string, error) {
+	var b strings.Builder
+	if err := p.args.Execute(&b, d); err != nil {
+		return "", fmt.Errorf("profile %s: kernel args: %w", p.Name, err)
+	}
+	return strings.Join(strings.Fields(b.String()), " "), nil
 }
 
 // Set is a loaded collection of profiles.
@@ -88,6 +203,12 @@ func Load(fsyss ...fs.FS) (*Set, error) {
 	return s, nil
 }
 
+// relPathRE is what a path inside the media may look like.
+var relPathRE = regexp.MustCompile(`^[A-Za-z0-9._+-]+(/[A-Za-z0-9._+-]+)*$`)
+
+// tmplNameRE is what a template file name may look like.
+var tmplNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]*\.tmpl$`)
+
 func parse(file string, data []byte) (*Profile, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
@@ -101,15 +222,103 @@ func parse(file string, data []byte) (*Profile, error) {
 	if !nameRE.MatchString(p.Name) {
 		return nil, fmt.Errorf("profile %s: name %q: use lower-case letters, digits, '.' and '-'", file, p.Name)
 	}
+	if err := p.withDefaults(); err != nil {
+		return nil, fmt.Errorf("profile %s: %w", file, err)
+	}
+	if err := p.check(); err != nil {
+		return nil, fmt.Errorf("profile %s: %w", file, err)
+	}
+	return &p, nil
+}
+
+// withDefaults fills the defaults documented on the fields and parses Args.
+func (p *Profile) withDefaults() error {
+	if p.Media == "" {
+		p.Media = p.Name
+	}
+	if p.Console == "" {
+		p.Console = DefaultConsole
+	}
+	t := &p.Templates
+	if t.IPXE == "" {
+		t.IPXE = "boot.ipxe.tmpl"
+	}
+	switch p.Installer {
+	case InstallerKickstart:
+		if t.Config == "" {
+			t.Config = "kickstart.ks.tmpl"
+		}
+	case InstallerAutoinstall:
+		if t.Config == "" {
+			t.Config = "autoinstall.user-data.tmpl"
+		}
+		if t.VendorData == "" {
+			t.VendorData = "vendor-data.tmpl"
+		}
+	}
+	if p.Installer != InstallerNone {
+		if t.MetaData == "" {
+			t.MetaData = "meta-data.tmpl"
+		}
+		if t.FirstBoot == "" {
+			t.FirstBoot = "first-boot.cloud-config.tmpl"
+		}
+	}
+	args, err := template.New(p.Name + ".args").Option("missingkey=error").Parse(p.Args)
+	if err != nil {
+		return fmt.Errorf("args: %w", err)
+	}
+	p.args = args
+	return nil
+}
+
+// check rejects profiles racklift cannot use.
+func (p *Profile) check() error {
 	switch p.Installer {
 	case InstallerKickstart, InstallerAutoinstall, InstallerNone:
 	default:
-		return nil, fmt.Errorf("profile %s: installer %q: want kickstart, autoinstall or none", file, p.Installer)
+		return fmt.Errorf("installer %q: want kickstart, autoinstall or none", p.Installer)
+	}
+	if !nameRE.MatchString(p.Media) {
+		return fmt.Errorf("media %q: use lower-case letters, digits, '.' and '-'", p.Media)
 	}
 	if p.Kernel == "" {
-		return nil, fmt.Errorf("profile %s: kernel is required", file)
+		return fmt.Errorf("kernel is required")
 	}
-	return &p, nil
+	for _, f := range append([]string{p.Kernel}, p.Initrd...) {
+		if !relPathRE.MatchString(f) || strings.Contains("/"+f+"/", "/../") {
+			return fmt.Errorf("%q: kernel and initrd must be relative paths inside the media (letters, digits, . _ + - and /)", f)
+		}
+	}
+	for _, f := range []string{p.Repo, p.Stage2} {
+		if f != "" && (!relPathRE.MatchString(f) || strings.Contains("/"+f+"/", "/../")) {
+			return fmt.Errorf("repo/stage2 %q: want a relative path inside the media", f)
+		}
+	}
+	for _, pkg := range p.Packages {
+		if pkg == "" || strings.ContainsAny(pkg, " \t\n'\"") {
+			return fmt.Errorf("package %q: want a package name", pkg)
+		}
+	}
+	for _, n := range []string{p.Templates.IPXE, p.Templates.Config, p.Templates.MetaData, p.Templates.VendorData, p.Templates.FirstBoot} {
+		if n != "" && !tmplNameRE.MatchString(n) {
+			return fmt.Errorf("template %q: want a file name like kickstart.ks.tmpl", n)
+		}
+	}
+	if p.Installer != InstallerNone && p.Templates.Config == "" {
+		return fmt.Errorf("templates.config is required for installer %s", p.Installer)
+	}
+	if strings.ContainsAny(p.Console, "\n\r") {
+		return fmt.Errorf("console must be one line")
+	}
+	args, err := p.KernelArgs(SampleArgsData())
+	if err != nil {
+		return fmt.Errorf("args: %w", err)
+	}
+	if strings.Contains(args, "<no value>") {
+		return fmt.Errorf("args: template produced <no value>")
+	}
+	return nil
 }
 
 // Has reports whether a profile exists.

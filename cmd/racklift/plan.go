@@ -21,6 +21,10 @@ const planUsage = `Usage:
       1 if not (or if --strict and there are warnings), 2 on usage errors.
   racklift plan show FILE [--secrets FILE] [--profiles-dir DIR]
       Print a summary: networks and VLANs, VIPs, nodes by role, HA checks.
+  racklift plan render FILE -o DIR --server-url URL [--secrets FILE] [--profiles-dir DIR]
+      Write every node's install files (DIR/<node>/boot.ipxe, ks.cfg or
+      user-data/meta-data/vendor-data) and DIR/index.txt for review. URL is
+      racklift's address on the provisioning network, e.g. http://10.99.0.1:8080.
   racklift plan schema
       Print the JSON Schema of the plan format (for editor completion).
   racklift plan example [NAME]
@@ -37,6 +41,8 @@ func runPlan(ctx context.Context, args []string, e *env) int {
 		return planValidate(ctx, args[1:], e)
 	case "show":
 		return planShow(ctx, args[1:], e)
+	case "render":
+		return planRender(ctx, args[1:], e)
 	case "schema":
 		b, err := plan.Schema()
 		if err != nil {

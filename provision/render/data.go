@@ -1,0 +1,542 @@
+package render
+
+import (
+	"fmt"
+	"net"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/racklift/racklift/profiles"
+	"github.com/racklift/racklift/provision/plan"
+)
+
+// Env holds the per-node inputs that are not in the plan. BMC passwords are
+// deliberately absent: nothing rendered may contain them.
+type Env struct {
+	// ServerURL is racklift's HTTP base URL as the node reaches it, e.g.
+	// http://10.99.0.1:8080 (no trailing slash needed).
+	ServerURL string
+	// Token is the node's opaque progress-callback token (URL-safe
+	// characters only), issued by the caller; every callback carries it.
+	Token string
+	// RootHash is the root password crypt hash from the secrets. Empty
+	// locks the root password (SSH keys only).
+	RootHash string
+	// MediaURL overrides {ServerURL}/media/{media} for the OS media
+	// (e.g. a local mirror); "" uses the default.
+	MediaURL string
+}
+
+// Character sets the renderer accepts for values it writes into shell,
+// YAML, kickstart and iPXE text. The plan validates most of them already;
+// checking again here keeps every template safe whatever its caller.
+var (
+	tokenRE     = regexp.MustCompile(`^[A-Za-z0-9._~-]{1,256}$`)
+	serverURLRE = regexp.MustCompile(`^https?://[A-Za-z0-9.:\[\]-]+(/[A-Za-z0-9._~/-]*)?$`)
+	hashRE      = regexp.MustCompile(`^[A-Za-z0-9./$=+-]{1,512}$`)
+	devPathRE   = regexp.MustCompile(`^/dev/[A-Za-z0-9._:+/-]+$`)
+	serialRE    = regexp.MustCompile(`^[A-Za-z0-9._:+-]{1,128}$`)
+	plainRE     = regexp.MustCompile(`^[A-Za-z0-9._:/+@*~=,-]+$`)
+	sshKeyRE    = regexp.MustCompile(`^[A-Za-z0-9@.-]+ [A-Za-z0-9+/=]+( [^"'\\\x00-\x1f\x7f` + "`" + `$]*)?$`)
+)
+
+// CheckServerURL reports whether s can be used as Env.ServerURL: an
+// http(s) URL of a host (name or IP) with an optional port and path, and
+// nothing that would need quoting in a rendered file.
+func CheckServerURL(s string) error {
+	if !serverURLRE.MatchString(strings.TrimRight(s, "/")) {
+		return fmt.Errorf("server URL %q: want http://HOST[:PORT][/PATH], e.g. http://10.99.0.1:8080", s)
+	}
+	return nil
+}
+
+func (e Env) check() error {
+	if err := CheckServerURL(e.ServerURL); err != nil {
+		return err
+	}
+	if e.MediaURL != "" && !serverURLRE.MatchString(strings.TrimRight(e.MediaURL, "/")) {
+		return fmt.Errorf("media URL %q: want http://HOST[:PORT][/PATH]", e.MediaURL)
+	}
+	if !tokenRE.MatchString(e.Token) {
+		return fmt.Errorf("callback token: want 1-256 URL-safe characters (A-Z a-z 0-9 . _ ~ -)")
+	}
+	if e.RootHash != "" && !hashRE.MatchString(e.RootHash) {
+		// Never echo the value.
+		return fmt.Errorf("root password hash: not a crypt(3) hash (make one with: openssl passwd -6)")
+	}
+	return nil
+}
+
+// nodeData is what every node template gets.
+type nodeData struct {
+	Cluster *plan.Cluster
+	Node    *plan.Node
+	Profile *profiles.Profile
+	// Hostname is the short name, FQDN the full one (Node.FQDN, or the
+	// name when the cluster has no domain).
+	Hostname, FQDN string
+	// Token is the callback token; RootHash the crypt hash ("" = locked).
+	Token, RootHash string
+	URL             nodeURLs
+	Net             netData
+	OSDisk          diskData
+	OSDs            []diskData
+	Wipe            []diskData
+	Timezone        string
+	NTP             []string
+	// Packages are the profile's packages followed by the node's.
+	Packages []string
+	// InstalledArgs are the installed system's extra kernel arguments
+	// (interface names, then the plan's kernel_args), space-separated.
+	InstalledArgs string
+	// PlanArgs are only the plan's kernel_args (Ubuntu names NICs with
+	// netplan, not ifname=).
+	PlanArgs string
+	// BootArgs is the installer's kernel command line (from the profile).
+	BootArgs string
+	Sysctl   []keyValue
+	// SysctlConf is the /etc/sysctl.d file for Sysctl ("" if none).
+	SysctlConf string
+	SSHKeys    []string
+	// InstanceID identifies this install to cloud-init.
+	InstanceID string
+	// FirstBoot is the first-boot cloud-config without its header line
+	// (only set when rendering autoinstall user-data).
+	FirstBoot string
+	// Hosts is the cluster's /etc/hosts (only set for first-boot files).
+	Hosts string
+}
+
+type keyValue struct{ Key, Value string }
+
+// nodeURLs are the absolute URLs a node's files refer to.
+type nodeURLs struct {
+	Server, IPXE, Config, SeedDir, UserData string
+	Media, Repo, Stage2, ISO, Kernel        string
+	Initrds                                 []initrd
+	// Phone-home URLs (token in the TokenHeader header).
+	Pre, Post, Installed, FirstBoot, Ready, Error string
+	// Webhook is the Subiquity reporting endpoint, token in the query.
+	Webhook string
+	// Progress is the kernel-phase progress URL, token in the query.
+	Progress string
+}
+
+type initrd struct{ Name, URL string }
+
+// netData is the node's network configuration, independent of the
+// installer's syntax.
+type netData struct {
+	// Ethernets lists every NIC in plan order (bond members included).
+	Ethernets []iface
+	Bonds     []iface
+	VLANs     []iface
+	// Nameservers and Search apply to the default-route interface.
+	Nameservers []string
+	Search      []string
+	// Boot is the provisioning interface.
+	Boot *iface
+}
+
+// iface is a NIC, bond or VLAN interface.
+type iface struct {
+	Name string
+	// MAC is set for NICs whose MAC the plan knows.
+	MAC string
+	MTU int
+	// Member is the bond a NIC belongs to ("" if none).
+	Member string
+	// Bond fields.
+	Members  []string
+	Mode     string
+	BondOpts string // kickstart --bondopts value
+	// VLAN fields.
+	Parent string
+	VLAN   int
+	// Addr is the untagged address on this device (nil if none).
+	Addr *ifaddr
+	// Boot marks the provisioning interface.
+	Boot bool
+}
+
+// ifaddr is one static IPv4 address.
+type ifaddr struct {
+	Network      string
+	IP, Netmask  string
+	CIDR         string
+	Gateway      string // set on the default-route network only
+	DNS          []string
+	Search       []string
+	Provisioning bool
+}
+
+// diskData is a disk as the templates use it.
+type diskData struct {
+	// Path is a device path usable on the node, "" for serial-only disks.
+	Path string
+	// Serial is set for disks identified by serial number only.
+	Serial string
+	// Desc describes the disk for people.
+	Desc string
+	// Shell is a shell word that expands to the device path at install
+	// time (a quoted path, or a lookup by serial).
+	Shell string
+	// MatchKey and MatchValue select the disk in an autoinstall storage
+	// layout: serial, id_path or path.
+	MatchKey, MatchValue string
+	// ByID is set when the disk is given by /dev/disk/by-id: autoinstall
+	// resolves it in early-commands.
+	ByID bool
+	Wipe bool
+}
+
+func newDisk(d plan.Disk) (diskData, error) {
+	out := diskData{Desc: d.String(), Wipe: d.Wipe}
+	switch p := d.DevicePath(); {
+	case p != "":
+		if !devPathRE.MatchString(p) || strings.Contains(p, "..") {
+			return out, fmt.Errorf("disk %q: not a device path racklift can write safely", p)
+		}
+		out.Path = p
+		out.Shell = shellQuote(p)
+		switch {
+		case strings.HasPrefix(p, "/dev/disk/by-path/"):
+			out.MatchKey, out.MatchValue = "id_path", strings.TrimPrefix(p, "/dev/disk/by-path/")
+		case strings.HasPrefix(p, "/dev/disk/by-id/"):
+			out.MatchKey, out.MatchValue, out.ByID = "path", p, true
+		default:
+			out.MatchKey, out.MatchValue = "path", p
+		}
+	case d.Serial != "":
+		if !serialRE.MatchString(d.Serial) {
+			return out, fmt.Errorf("disk serial %q: not a serial number racklift can write safely", d.Serial)
+		}
+		out.Serial = d.Serial
+		out.Shell = `"$(lsblk -dnpo NAME,SERIAL | awk '$2=="` + d.Serial + `"{print $1; exit}')"`
+		out.MatchKey, out.MatchValue = "serial", d.Serial
+	default:
+		return out, fmt.Errorf("disk has no path, by-id or serial")
+	}
+	return out, nil
+}
+
+// shellQuote quotes s for POSIX sh.
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// bondOpts returns the kickstart --bondopts value for a bond mode.
+func bondOpts(mode string) string {
+	o := "mode=" + mode + ",miimon=100"
+	switch mode {
+	case "802.3ad":
+		o += ",lacp_rate=fast,xmit_hash_policy=layer3+4"
+	case "balance-xor":
+		o += ",xmit_hash_policy=layer3+4"
+	}
+	return o
+}
+
+// buildNet turns the node's NICs, bonds and addresses into interfaces.
+func buildNet(c *plan.Cluster, n *plan.Node) (netData, error) {
+	var nd netData
+	for _, x := range n.NICs {
+		if !plainRE.MatchString(x.Name) {
+			return nd, fmt.Errorf("interface name %q", x.Name)
+		}
+		nd.Ethernets = append(nd.Ethernets, iface{Name: x.Name, MAC: x.MAC, MTU: x.MTU})
+	}
+	for _, b := range n.Bonds {
+		nd.Bonds = append(nd.Bonds, iface{Name: b.Name, Members: slices.Clone(b.Members), Mode: b.Mode, BondOpts: bondOpts(b.Mode), MTU: b.MTU})
+		for _, m := range b.Members {
+			if i := findIface(nd.Ethernets, m); i >= 0 {
+				nd.Ethernets[i].Member = b.Name
+			}
+		}
+	}
+	// lookup returns the NIC or bond named name.
+	lookup := func(name string) *iface {
+		if i := findIface(nd.Ethernets, name); i >= 0 {
+			return &nd.Ethernets[i]
+		}
+		if i := findIface(nd.Bonds, name); i >= 0 {
+			return &nd.Bonds[i]
+		}
+		return nil
+	}
+	// raise makes the interface at least mtu (a parent carries its VLANs).
+	raise := func(x *iface, mtu int) {
+		if x.MTU < mtu {
+			x.MTU = mtu
+		}
+	}
+	var bootName string
+	for _, a := range n.Addresses {
+		nw := a.Network
+		ad := &ifaddr{Network: nw.Name, IP: a.Addr.String(), Netmask: net.IP(nw.Mask()).String(), CIDR: a.Prefix().String(), Provisioning: nw.Provisioning}
+		if nw.DefaultRoute && nw.Gateway.IsValid() {
+			ad.Gateway = nw.Gateway.String()
+		}
+		if nw.DefaultRoute {
+			dns := nw.DNS
+			if len(dns) == 0 {
+				dns = c.DNS
+			}
+			for _, d := range dns {
+				ad.DNS = append(ad.DNS, d.String())
+			}
+			nd.Nameservers = ad.DNS
+			if c.Domain != "" {
+				nd.Search = []string{c.Domain}
+				ad.Search = nd.Search
+			}
+		}
+		parent := lookup(a.Interface)
+		if parent == nil {
+			return nd, fmt.Errorf("network %s: node has no interface %q", nw.Name, a.Interface)
+		}
+		mtu := nw.MTU
+		if mtu == 0 {
+			mtu = 1500
+		}
+		if nw.VLAN == 0 {
+			if parent.Addr != nil {
+				return nd, fmt.Errorf("interface %s carries two untagged networks (%s, %s)", parent.Name, parent.Addr.Network, nw.Name)
+			}
+			parent.Addr = ad
+			raise(parent, mtu)
+			if nw.Provisioning {
+				parent.Boot = true
+				bootName = parent.Name
+			}
+			continue
+		}
+		if !plainRE.MatchString(a.Device) {
+			return nd, fmt.Errorf("VLAN device name %q", a.Device)
+		}
+		raise(parent, mtu)
+		nd.VLANs = append(nd.VLANs, iface{Name: a.Device, Parent: a.Interface, VLAN: nw.VLAN, MTU: mtu, Addr: ad})
+	}
+	for i := range nd.Ethernets {
+		if nd.Ethernets[i].MTU == 0 {
+			nd.Ethernets[i].MTU = 1500
+		}
+	}
+	for i := range nd.Bonds {
+		b := &nd.Bonds[i]
+		if b.MTU == 0 {
+			b.MTU = 1500
+		}
+		for _, m := range b.Members {
+			if j := findIface(nd.Ethernets, m); j >= 0 {
+				raise(&nd.Ethernets[j], b.MTU)
+			}
+		}
+	}
+	if bootName != "" {
+		nd.Boot = lookup(bootName)
+	}
+	return nd, nil
+}
+
+func findIface(xs []iface, name string) int {
+	return slices.IndexFunc(xs, func(x iface) bool { return x.Name == name })
+}
+
+// ifNames returns dracut ifname= arguments binding each NIC with a known
+// MAC to its plan name.
+func ifNames(n *plan.Node) string {
+	var parts []string
+	for _, x := range n.NICs {
+		if x.MAC != "" {
+			parts = append(parts, "ifname="+x.Name+":"+x.MAC)
+		}
+	}
+	return strings.Join(parts, " ")
+}
+
+// baseData builds the data every file of the node needs (cheap: no
+// cluster-wide work).
+func (r *Renderer) baseData(p *plan.Plan, n *plan.Node, prof *profiles.Profile, env Env) (*nodeData, error) {
+	if err := env.check(); err != nil {
+		return nil, err
+	}
+	server := strings.TrimRight(env.ServerURL, "/")
+	d := &nodeData{
+		Cluster:  &p.Cluster,
+		Node:     n,
+		Profile:  prof,
+		Hostname: n.Name,
+		FQDN:     n.FQDN,
+		Token:    env.Token,
+		RootHash: env.RootHash,
+		Timezone: p.Cluster.Timezone,
+	}
+	if d.FQDN == "" {
+		d.FQDN = n.Name
+	}
+	if d.Timezone == "" {
+		d.Timezone = "UTC"
+	}
+	d.InstanceID = "racklift-" + p.Cluster.Name + "-" + n.Name
+	for _, s := range p.Cluster.NTP {
+		if !plainRE.MatchString(s) {
+			return nil, fmt.Errorf("NTP server %q", s)
+		}
+	}
+	d.NTP = p.Cluster.NTP
+	for _, k := range p.Cluster.SSHKeys {
+		if !sshKeyRE.MatchString(k) {
+			return nil, fmt.Errorf("SSH key %.30q...: not a one-line OpenSSH public key racklift can write safely", k)
+		}
+	}
+	d.SSHKeys = p.Cluster.SSHKeys
+
+	media := strings.TrimRight(env.MediaURL, "/")
+	if media == "" {
+		media = MediaURL(server, prof.Media)
+	}
+	sub := func(rel string) string {
+		if rel == "" {
+			return media
+		}
+		return media + "/" + rel
+	}
+	mac := n.MAC
+	u := nodeURLs{
+		Server:    server,
+		IPXE:      IPXEURL(server, mac),
+		SeedDir:   SeedDirURL(server, mac),
+		UserData:  SeedURL(server, mac, FileUserData),
+		Media:     media,
+		Repo:      sub(prof.Repo),
+		Stage2:    sub(prof.Stage2),
+		ISO:       MediaISOURL(server, prof.Media),
+		Kernel:    sub(prof.Kernel),
+		Pre:       PhoneHomeURL(server, mac, PhasePre),
+		Post:      PhoneHomeURL(server, mac, PhasePost),
+		Installed: PhoneHomeURL(server, mac, PhaseInstalled),
+		FirstBoot: PhoneHomeURL(server, mac, PhaseFirstBoot),
+		Ready:     PhoneHomeURL(server, mac, PhaseReady),
+		Error:     PhoneHomeURL(server, mac, PhaseError),
+		Webhook:   PhoneHomeTokenURL(server, mac, PhaseInstaller, env.Token),
+		Progress:  PhoneHomeTokenURL(server, mac, PhaseProgress, env.Token),
+	}
+	if env.MediaURL != "" {
+		u.ISO = media + ".iso"
+	}
+	switch prof.Installer {
+	case profiles.InstallerKickstart:
+		u.Config = KickstartURL(server, mac)
+	case profiles.InstallerAutoinstall:
+		u.Config = u.UserData
+	}
+	for i, f := range prof.Initrd {
+		u.Initrds = append(u.Initrds, initrd{Name: fmt.Sprintf("initrd%d", i), URL: sub(f)})
+	}
+	d.URL = u
+
+	var err error
+	if d.Net, err = buildNet(&p.Cluster, n); err != nil {
+		return nil, fmt.Errorf("network: %w", err)
+	}
+	if d.OSDisk, err = newDisk(n.OSDisk); err != nil {
+		return nil, fmt.Errorf("OS disk: %w", err)
+	}
+	for _, o := range n.OSDs {
+		dd, err := newDisk(o)
+		if err != nil {
+			return nil, fmt.Errorf("OSD disk: %w", err)
+		}
+		d.OSDs = append(d.OSDs, dd)
+		if dd.Wipe {
+			d.Wipe = append(d.Wipe, dd)
+		}
+	}
+	d.Packages = make([]string, 0, len(prof.Packages)+len(n.Packages))
+	for _, pk := range append(slices.Clone(prof.Packages), n.Packages...) {
+		if !plainRE.MatchString(pk) {
+			return nil, fmt.Errorf("package %q", pk)
+		}
+		if !slices.Contains(d.Packages, pk) {
+			d.Packages = append(d.Packages, pk)
+		}
+	}
+	args := []string{}
+	if s := ifNames(n); s != "" {
+		args = append(args, s)
+	}
+	for _, a := range n.KernelArgs {
+		if !plainRE.MatchString(a) {
+			return nil, fmt.Errorf("kernel argument %q", a)
+		}
+		args = append(args, a)
+	}
+	d.InstalledArgs = strings.Join(args, " ")
+	d.PlanArgs = strings.Join(n.KernelArgs, " ")
+	for _, k := range n.SysctlKeys() {
+		v := n.Sysctl[k]
+		if !plainRE.MatchString(k) || strings.ContainsAny(v, "\n\r'\"\\`$") {
+			return nil, fmt.Errorf("sysctl %q", k)
+		}
+		d.Sysctl = append(d.Sysctl, keyValue{k, v})
+	}
+	if len(d.Sysctl) > 0 {
+		var b strings.Builder
+		b.WriteString("# racklift: sysctl settings from the cluster plan\n")
+		for _, kv := range d.Sysctl {
+			b.WriteString(kv.Key + " = " + kv.Value + "\n")
+		}
+		d.SysctlConf = b.String()
+	}
+	return d, nil
+}
+
+// argsData builds the profile's kernel-argument variables.
+func argsData(d *nodeData) profiles.ArgsData {
+	a := profiles.ArgsData{
+		ServerURL:    d.URL.Server,
+		MediaURL:     d.URL.Media,
+		RepoURL:      d.URL.Repo,
+		Stage2URL:    d.URL.Stage2,
+		ISOURL:       d.URL.ISO,
+		ConfigURL:    d.URL.Config,
+		ConfigDirURL: d.URL.SeedDir,
+		ProgressURL:  d.URL.Progress,
+		Token:        d.Token,
+		Node:         d.Node.Name,
+		Hostname:     d.Hostname,
+		FQDN:         d.FQDN,
+		MAC:          d.Node.MAC,
+		IfNames:      ifNames(d.Node),
+		Console:      d.Profile.Console,
+	}
+	if b := d.Net.Boot; b != nil && b.Addr != nil {
+		a.BootDevice = b.Name
+		a.BootIP, a.Netmask = b.Addr.IP, b.Addr.Netmask
+		if a.Netmask == "" {
+			a.Netmask = "255.255.255.0"
+		}
+	}
+	for _, x := range d.Node.Addresses {
+		if x.Network.Provisioning {
+			if x.Network.Gateway.IsValid() {
+				a.Gateway = x.Network.Gateway.String()
+			}
+			dns := x.Network.DNS
+			if len(dns) == 0 {
+				dns = d.Cluster.DNS
+			}
+			if len(dns) > 0 {
+				a.DNS = dns[0].String()
+			}
+		}
+	}
+	return a
+}
+
+// HasVLANs reports whether any VLAN rides on the named interface.
+func (nd netData) HasVLANs(name string) bool {
+	return slices.ContainsFunc(nd.VLANs, func(v iface) bool { return v.Parent == name })
+}
