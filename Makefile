@@ -54,11 +54,14 @@ staticcheck:
 	$(GO) tool staticcheck ./...
 	$(GO) tool staticcheck -tags integration ./...
 
-bench: ## Go benchmarks (plan validation of 5,000 nodes, ...)
+bench: ## Go benchmarks, then racklift vs kea, dnsmasq, tftpd-hpa, nginx (root; hack/bench/RESULTS.md)
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./...
+	hack/bench/run.sh $(BENCH_ARGS)
 
-fuzz: ## fuzz the plan loader for 60 s (corpus kept in testdata/fuzz)
+fuzz: ## fuzz the plan loader, DHCP and ISO parsers (60 s each; corpora in testdata/fuzz)
 	$(GO) test -run '^$$' -fuzz FuzzLoad -fuzztime 60s ./provision/plan
+	$(GO) test -run '^$$' -fuzz FuzzProcess -fuzztime 60s ./boot/dhcp
+	$(GO) test -run '^$$' -fuzz FuzzISO -fuzztime 60s -fuzzminimizetime 1s ./boot/media
 
 clean: ## remove build output
 	rm -rf bin

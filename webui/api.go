@@ -31,6 +31,7 @@ type Store interface {
 	Since(ctx context.Context, afterID int64, limit int) ([]events.Event, error)
 	Subscribe(ctx context.Context) <-chan events.Event
 	Runs(ctx context.Context, limit int) ([]events.Run, error)
+	LastID(ctx context.Context) (int64, error)
 }
 
 // Selection says which nodes a run installs and how fast.
@@ -80,6 +81,8 @@ type API struct {
 	Static fs.FS
 	// Started is when the server started.
 	Started time.Time
+	// SafeMode is reported by /healthz: only the dashboard is served.
+	SafeMode bool
 }
 
 // Handler returns the admin routes: /api/v1/..., /healthz and the dashboard.
@@ -149,7 +152,7 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 func errBody(msg string) map[string]string { return map[string]string{"error": msg} }
 
 func (a *API) healthz(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "version": a.Version, "plan": a.Plan.Cluster.Name, "nodes": len(a.Plan.Nodes)})
+	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "version": a.Version, "plan": a.Plan.Cluster.Name, "nodes": len(a.Plan.Nodes), "safe_mode": a.SafeMode})
 }
 
 // ClusterJSON is GET /api/v1/cluster.
@@ -427,13 +430,25 @@ func (a *API) stopRun(w http.ResponseWriter, r *http.Request) {
 
 // events streams stored and live events as Server-Sent Events. A client
 // resumes with the Last-Event-ID header (EventSource does this itself after
-// a dropped connection) or ?after=ID, and misses nothing: racklift replays
+// a dropped connection) or ?after=ID (?after=now: only new events), and misses nothing: racklift replays
 // everything after that ID from the store, then streams live events,
 // filling any gap (a slow client's dropped live events) from the store.
 func (a *API) events(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	after, _ := strconv.ParseInt(r.Header.Get("Last-Event-ID"), 10, 64)
-	if v := r.URL.Query().Get("after"); v != "" {
+	var after int64
+	switch v := r.URL.Query().Get("after"); {
+	case r.Header.Get("Last-Event-ID") != "":
+		// A reconnecting EventSource sends the last ID it saw; it wins over
+		// the ?after= of the URL it was first opened with.
+		after, _ = strconv.ParseInt(r.Header.Get("Last-Event-ID"), 10, 64)
+	case v == "now": // only events from now on (status --watch)
+		id, err := a.Store.LastID(ctx)
+		if err != nil {
+			a.fail(w, "last event id", err)
+			return
+		}
+		after = id
+	case v != "":
 		after, _ = strconv.ParseInt(v, 10, 64)
 	}
 	rc := http.NewResponseController(w)
@@ -458,7 +473,7 @@ func (a *API) events(w http.ResponseWriter, r *http.Request) {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
-			if _, err := fmt.Fprint(w, ": keep-alive\n\n"); err != nil || rc.Flush() != nil {
+			if _, err := fmt.Fprint(w, "event: ping\ndata: {}\n\n"); err != nil || rc.Flush() != nil {
 				return
 			}
 		case ev, ok := <-live:

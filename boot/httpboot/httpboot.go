@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path"
 	"strings"
 	"sync"
@@ -87,6 +88,9 @@ type Server struct {
 	Rec Recorder
 	// Media maps a media name (from --media NAME=PATH) to its files.
 	Media map[string]fs.FS
+	// MediaISO maps a media name to its ISO image file, served whole at
+	// /media/NAME.iso (Ubuntu's installer downloads the ISO it boots).
+	MediaISO map[string]string
 	// IPXE holds the iPXE binaries served under /ipxe-bin/ for UEFI HTTP boot.
 	IPXE fs.FS
 	// Log receives operational messages; never secrets.
@@ -116,6 +120,8 @@ func (s *Server) Handler() http.Handler {
 	r.Get("/ks/{mac}", s.config("ks.cfg"))
 	r.Get("/ci/{mac}/{file}", s.seed)
 	r.Post("/phone-home/{mac}/{phase}", s.phoneHome)
+	r.Get("/media/{iso}", s.mediaISO)
+	r.Head("/media/{iso}", s.mediaISO)
 	r.Get("/media/{media}/*", s.media)
 	r.Head("/media/{media}/*", s.media)
 	r.Get("/ipxe-bin/{file}", s.ipxeBin)
@@ -381,6 +387,28 @@ func (s *Server) media(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodGet {
 		s.noteKernel(r, name, p)
 	}
+}
+
+func (s *Server) mediaISO(w http.ResponseWriter, r *http.Request) {
+	name, ok := strings.CutSuffix(chi.URLParam(r, "iso"), ".iso")
+	file := s.MediaISO[name]
+	if !ok || file == "" {
+		http.NotFound(w, r)
+		return
+	}
+	f, err := os.Open(file)
+	if err != nil {
+		s.Log.Error("open media ISO", "media", name, "err", err)
+		http.NotFound(w, r)
+		return
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		http.NotFound(w, r)
+		return
+	}
+	http.ServeContent(w, r, name+".iso", st.ModTime(), f)
 }
 
 // noteKernel records the kernel phase when a node fetches its profile's

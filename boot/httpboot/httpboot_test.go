@@ -6,6 +6,8 @@ import (
 	"io/fs"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -176,7 +178,7 @@ func TestPhoneHomeTokens(t *testing.T) {
 }
 
 func TestMediaRangeAndKernelPhase(t *testing.T) {
-	_, h, rec := newTestServer(t)
+	srv, h, rec := newTestServer(t)
 	do(h, "GET", "/ipxe/52:54:00:00:00:01/boot.ipxe", "10.1.0.60", nil, "")
 	w := do(h, "GET", "/media/os/images/vmlinuz", "10.1.0.60", map[string]string{"Range": "bytes=10-"}, "")
 	if w.Code != http.StatusPartialContent || w.Body.String() != "kernel" {
@@ -189,6 +191,17 @@ func TestMediaRangeAndKernelPhase(t *testing.T) {
 		if w := do(h, "GET", bad, "10.1.0.60", nil, ""); w.Code != 404 {
 			t.Errorf("%s: %d", bad, w.Code)
 		}
+	}
+	iso := filepath.Join(t.TempDir(), "os.iso")
+	if err := os.WriteFile(iso, []byte("ISO-IMAGE"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	srv.MediaISO = map[string]string{"os": iso}
+	if w := do(h, "GET", "/media/os.iso", "10.1.0.60", map[string]string{"Range": "bytes=4-"}, ""); w.Code != http.StatusPartialContent || w.Body.String() != "IMAGE" {
+		t.Fatalf("iso: %d %q", w.Code, w.Body)
+	}
+	if w := do(h, "GET", "/media/nope.iso", "10.1.0.60", nil, ""); w.Code != 404 {
+		t.Fatalf("unknown iso: %d", w.Code)
 	}
 	if w := do(h, "GET", "/ipxe-bin/snponly.efi", "10.1.0.60", nil, ""); w.Code != 200 || w.Body.String() != "EFI" {
 		t.Fatalf("ipxe-bin: %d", w.Code)

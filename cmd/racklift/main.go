@@ -49,6 +49,16 @@ Usage:
   racklift plan show FILE [--secrets FILE]
   racklift plan schema
   racklift plan example [lab|hyperconverged|large-site]
+  racklift serve --plan FILE --interface IFACE [--dhcp-mode proxy|authoritative|off]
+                 [--state-dir DIR] [--media NAME=PATH ...] [--admin-listen ADDR]
+  racklift install [--all | --role ROLE | NODE...] [--parallel N] [--stagger D] [--watch]
+  racklift reinstall NODE --yes
+  racklift status [--watch] [NODE...]
+  racklift bmc status|inventory NODE...|--role R|--all --plan FILE [--secrets FILE]
+  racklift bmc power on|off|soft|cycle|reset NODE...|--role R|--all --plan FILE [--yes]
+  racklift bmc bootdev pxe|disk|bios|cdrom NODE... [--persistent] [--efi|--legacy]
+  racklift bmc bios show|apply NODE... [--dry-run]
+      (every bmc command: --plan --secrets --parallel N --stagger D --timeout D --json)
   racklift demo
   racklift version
 
@@ -69,8 +79,18 @@ func run(ctx context.Context, args []string, e *env) int {
 	switch args[0] {
 	case "plan":
 		return runPlan(ctx, args[1:], e)
+	case "serve":
+		return runServe(ctx, args[1:], e)
+	case "install":
+		return runInstall(ctx, args[1:], e)
+	case "reinstall":
+		return runReinstall(ctx, args[1:], e)
+	case "status":
+		return runStatus(ctx, args[1:], e)
 	case "demo":
 		return runDemo(ctx, args[1:], e)
+	case "bmc":
+		return runBMC(ctx, args[1:], e)
 	case "version", "--version", "-version":
 		fmt.Fprintf(e.stdout, "racklift %s\n", version)
 		return exitOK

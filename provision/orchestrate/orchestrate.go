@@ -220,6 +220,10 @@ func (o *Orchestrator) StartRun(ctx context.Context, sel webui.Selection) (event
 		if ok && done(st.Phase) {
 			continue
 		}
+		if ok && st.Phase == events.PhaseFailed {
+			// The operator asked for this node again: start it over.
+			o.record(ctx, events.Event{Node: name, Type: "orchestrator.retry", Phase: events.PhasePlanned, Detail: "included in a new run"})
+		}
 		todo = append(todo, name)
 	}
 	if len(todo) == 0 {
@@ -230,7 +234,7 @@ func (o *Orchestrator) StartRun(ctx context.Context, sel webui.Selection) (event
 		return events.Run{}, err
 	}
 	o.log.Info("run started", "run", run.ID, "nodes", len(todo))
-	o.startDriver(run.ID, todo, params, false)
+	o.startDriver(run.ID, todo, params)
 	return run, nil
 }
 
@@ -250,9 +254,9 @@ func (o *Orchestrator) StopRun(ctx context.Context) error {
 	return err
 }
 
-// startDriver prepares the run's nodes in bounded, staggered parallel.
-// resume skips nodes that are already past power-on.
-func (o *Orchestrator) startDriver(id int64, nodes []string, params runParams, resume bool) {
+// startDriver prepares the run's nodes in bounded, staggered parallel,
+// skipping nodes that are already past power-on.
+func (o *Orchestrator) startDriver(id int64, nodes []string, params runParams) {
 	o.mu.Lock()
 	base := o.baseCtx
 	o.mu.Unlock()
@@ -277,19 +281,21 @@ func (o *Orchestrator) startDriver(id int64, nodes []string, params runParams, r
 		var wg sync.WaitGroup
 		var last time.Time
 		for _, name := range nodes {
-			if resume {
-				st, ok, err := o.store.Node(ctx, name)
-				if err == nil && ok && events.PhaseDHCP != "" && phaseAfterPowerOn(st.Phase) {
-					continue
-				}
+			// A node that already got past power-on by itself (booted by
+			// hand, or before a restart) is left alone: powering it would
+			// restart an install that is going on, or undo a finished one.
+			if st, ok, err := o.store.Node(ctx, name); err == nil && ok && phaseAfterPowerOn(st.Phase) {
+				continue
 			}
+			n, _ := o.plan.NodeByName(name)
+			manual := n == nil || n.BMC == nil || o.newBMC == nil
 			select {
 			case sem <- struct{}{}:
 			case <-ctx.Done():
 				wg.Wait()
 				return
 			}
-			if wait := stagger - time.Since(last); !last.IsZero() && wait > 0 {
+			if wait := stagger - time.Since(last); !manual && !last.IsZero() && wait > 0 {
 				select {
 				case <-time.After(wait):
 				case <-ctx.Done():
@@ -298,7 +304,9 @@ func (o *Orchestrator) startDriver(id int64, nodes []string, params runParams, r
 					return
 				}
 			}
-			last = time.Now()
+			if !manual {
+				last = time.Now()
+			}
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -383,6 +391,11 @@ func (o *Orchestrator) prepare(ctx context.Context, name, why string) {
 		return
 	}
 	defer o.release(name)
+	if why == "start" {
+		if st, ok, err := o.store.Node(ctx, name); err == nil && ok && phaseAfterPowerOn(st.Phase) {
+			return // it booted by itself meanwhile
+		}
+	}
 	if n.BMC == nil || o.newBMC == nil {
 		o.record(ctx, events.Event{Node: name, MAC: n.MAC, Type: "orchestrator.manual-power", Phase: events.PhasePoweringOn,
 			Detail: "no BMC: power the node on by hand and let it PXE boot"})
@@ -549,7 +562,7 @@ func (o *Orchestrator) Run(ctx context.Context) error {
 		_ = json.Unmarshal(run.Selector, &sel)
 		_ = json.Unmarshal(run.Params, &params)
 		o.log.Info("resuming run", "run", run.ID, "nodes", len(sel.Nodes))
-		o.startDriver(run.ID, sel.Nodes, params, true)
+		o.startDriver(run.ID, sel.Nodes, params)
 	}
 	tick := time.NewTicker(o.cfg.Tick)
 	defer tick.Stop()

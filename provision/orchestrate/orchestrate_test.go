@@ -371,3 +371,22 @@ func TestBMCFailureFailsNodeWithReason(t *testing.T) {
 	}
 	h.waitPhase(t, "n-03", events.PhasePoweringOn)
 }
+
+// TestRunLeavesBootingNodesAlone: a node that boots by itself before the
+// staggered driver reaches it is not powered (and not moved back).
+func TestRunLeavesBootingNodesAlone(t *testing.T) {
+	h := newHarness(t, Config{Stagger: 300 * time.Millisecond, Parallel: 1, Tick: time.Hour})
+	ctx := context.Background()
+	if _, err := h.o.StartRun(ctx, webui.Selection{Nodes: []string{"n-01", "n-02", "n-03"}}); err != nil {
+		t.Fatal(err)
+	}
+	h.record(t, "n-03", events.PhaseReady) // finished before its turn
+	h.waitPhase(t, "n-02", events.PhasePoweringOn)
+	time.Sleep(500 * time.Millisecond)
+	if got := h.bmcs.callsOf("n-03"); got != "" {
+		t.Fatalf("n-03 was powered after it was ready: %s", got)
+	}
+	if st := h.waitPhase(t, "n-03", events.PhaseReady); st.Phase != events.PhaseReady {
+		t.Fatal(st.Phase)
+	}
+}

@@ -1,0 +1,496 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/insomniacslk/dhcp/dhcpv4"
+	"github.com/insomniacslk/dhcp/dhcpv4/server4"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/racklift/racklift/boot/dhcp"
+	"github.com/racklift/racklift/boot/httpboot"
+	"github.com/racklift/racklift/boot/ipxe"
+	"github.com/racklift/racklift/boot/media"
+	boottftp "github.com/racklift/racklift/boot/tftp"
+	"github.com/racklift/racklift/provision/bmc"
+	"github.com/racklift/racklift/provision/events"
+	"github.com/racklift/racklift/provision/orchestrate"
+	"github.com/racklift/racklift/provision/plan"
+	"github.com/racklift/racklift/provision/render"
+	"github.com/racklift/racklift/templates"
+	"github.com/racklift/racklift/webui"
+)
+
+const serveUsage = `Usage:
+  racklift serve --plan FILE --interface IFACE [flags]
+
+Serves DHCP (proxy by default), TFTP and HTTP boot on IFACE for the plan's
+nodes, drives their BMCs when an install run is started, and serves the
+dashboard and admin API on --admin-listen.
+
+Flags:
+`
+
+// serveConfig is every serve setting, validated before anything is bound.
+type serveConfig struct {
+	planFlags
+	plan        string
+	iface       string
+	stateDir    string
+	dhcpMode    string
+	httpListen  string
+	adminListen string
+	serverURL   string
+	media       multiFlag
+	force       bool
+	noRA        bool
+	noTFTP      bool
+	probeWait   time.Duration
+	safeMode    bool
+}
+
+func defaultStateDir(lookup func(string) (string, bool)) string {
+	if os.Geteuid() == 0 {
+		return "/var/lib/racklift"
+	}
+	if v, ok := lookup("XDG_STATE_HOME"); ok && v != "" {
+		return filepath.Join(v, "racklift")
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(home, ".local", "state", "racklift")
+	}
+	return "racklift-state"
+}
+
+func parseServe(args []string, e *env) (*serveConfig, int, bool) {
+	fs := newFlags("serve", e)
+	fs.Usage = func() { fmt.Fprint(e.stderr, serveUsage); fs.PrintDefaults() }
+	c := &serveConfig{}
+	c.register(fs)
+	fs.StringVar(&c.plan, "plan", "", "cluster plan file (or example:lab)")
+	fs.StringVar(&c.iface, "interface", "", "NIC on the provisioning network (required)")
+	fs.StringVar(&c.stateDir, "state-dir", defaultStateDir(e.lookupEnv), "where events, runs and tokens are kept")
+	fs.StringVar(&c.dhcpMode, "dhcp-mode", "proxy", "proxy (answer PXE only, safe beside the site's DHCP), authoritative (lease plan MACs), or off")
+	fs.StringVar(&c.httpListen, "http-listen", "", "node-facing HTTP address (default INTERFACE-IP:8080)")
+	fs.StringVar(&c.adminListen, "admin-listen", "127.0.0.1:8081", "dashboard and admin API address; a token is required when it is not loopback")
+	fs.StringVar(&c.serverURL, "server-url", "", "URL nodes use to reach racklift (default http://INTERFACE-IP:PORT)")
+	fs.Var(&c.media, "media", "OS media NAME=PATH (an ISO file or a directory); repeatable")
+	fs.BoolVar(&c.force, "force", false, "serve authoritative DHCP even though another DHCP server answers (dangerous)")
+	fs.BoolVar(&c.noRA, "no-ra", false, "do not send IPv6 router advertisements (iPXE then waits ~13 s for them)")
+	fs.BoolVar(&c.noTFTP, "no-tftp", false, "do not serve TFTP")
+	fs.BoolVar(&c.safeMode, "safe-mode", false, "serve only the dashboard and admin API: no DHCP, TFTP, boot HTTP or BMC work (--plan and --interface optional)")
+	fs.DurationVar(&c.probeWait, "probe-wait", 6*time.Second, "how long to listen for other DHCP servers before serving authoritative DHCP")
+	pos, code, ok := parseFlags(fs, args, e)
+	if !ok {
+		return nil, code, false
+	}
+	var problems []string
+	if len(pos) > 0 {
+		problems = append(problems, fmt.Sprintf("unexpected argument %q", pos[0]))
+	}
+	if c.plan == "" && !c.safeMode {
+		problems = append(problems, "--plan is required")
+	}
+	if c.iface == "" && !c.safeMode {
+		problems = append(problems, "--interface is required (the NIC on the provisioning network; see: ip -br addr)")
+	}
+	switch c.dhcpMode {
+	case "proxy", "authoritative", "off":
+	default:
+		problems = append(problems, fmt.Sprintf("--dhcp-mode %q: want proxy, authoritative or off", c.dhcpMode))
+	}
+	for _, m := range c.media {
+		name, path, ok := strings.Cut(m, "=")
+		if !ok || media.ValidateName(name) != nil || path == "" {
+			problems = append(problems, fmt.Sprintf("--media %q: want NAME=PATH with NAME in lower-case letters, digits, '.', '-'", m))
+		}
+	}
+	if len(problems) > 0 {
+		for _, p := range problems {
+			fmt.Fprintf(e.stderr, "racklift serve: %s\n", p)
+		}
+		return nil, exitUsage, false
+	}
+	return c, 0, true
+}
+
+func runServe(ctx context.Context, args []string, e *env) int {
+	c, code, ok := parseServe(args, e)
+	if !ok {
+		return code
+	}
+	if err := serve(ctx, c, e); err != nil {
+		fmt.Fprintf(e.stderr, "racklift serve: %v\n", err)
+		var ue usageError
+		if errors.As(err, &ue) {
+			return exitFailed
+		}
+		return exitRuntime
+	}
+	return exitOK
+}
+
+// usageError marks a problem with the plan or secrets (exit 1), as opposed
+// to a runtime problem such as a port in use (exit 3).
+type usageError struct{ error }
+
+// serve validates everything, binds every socket, then runs every service
+// until ctx is done.
+func serve(ctx context.Context, c *serveConfig, e *env) error {
+	log := e.log
+	if c.safeMode {
+		return serveSafe(ctx, c, e)
+	}
+	p, ds, profs, secrets, _, ok := c.load(c.plan, e)
+	if !ok {
+		return usageError{errors.New("cannot load the plan's inputs")}
+	}
+	if p == nil {
+		_ = ds.WriteText(e.stderr)
+		return usageError{errors.New("the plan has errors; fix them first (racklift plan validate)")}
+	}
+	ifi, ipn, err := interfaceIPv4(c.iface)
+	if err != nil {
+		return err
+	}
+	if err := checkPrivileges(c.dhcpMode != "off" || !c.noTFTP, c.dhcpMode != "off"); err != nil {
+		return err
+	}
+	if prov := p.ProvisioningNetwork(); prov != nil {
+		if a, ok := netip.AddrFromSlice(ipn.IP); ok && !prov.Prefix.Contains(a) {
+			log.Warn("the interface address is outside the provisioning network", "interface", c.iface, "address", ipn.IP, "network", prov.Prefix)
+		}
+	}
+	httpAddr := c.httpListen
+	if httpAddr == "" {
+		httpAddr = net.JoinHostPort(ipn.IP.String(), "8080")
+	}
+	rnd, err := render.New(templates.FS(), profs)
+	if err != nil {
+		return fmt.Errorf("templates: %w", err)
+	}
+	mediaFS, mediaISO, closers, err := openMedia(c.media)
+	defer func() {
+		for _, cl := range closers {
+			_ = cl.Close()
+		}
+	}()
+	if err != nil {
+		return err
+	}
+	store, err := events.Open(c.stateDir, log.With("svc", "store"))
+	if err != nil {
+		return fmt.Errorf("state dir %s: %w", c.stateDir, err)
+	}
+	defer store.Close()
+
+	if c.dhcpMode == "authoritative" {
+		log.Info("probing for other DHCP servers", "interface", c.iface, "wait", c.probeWait)
+		others, err := dhcp.Probe(ctx, c.iface, c.probeWait)
+		if err != nil {
+			return fmt.Errorf("probe for other DHCP servers: %w", err)
+		}
+		if len(others) > 0 && !c.force {
+			return fmt.Errorf("another DHCP server answers on %s (%v): authoritative DHCP would fight it; use --dhcp-mode proxy, or --force if you are sure", c.iface, others)
+		}
+		if len(others) > 0 {
+			log.Warn("SERVING AUTHORITATIVE DHCP BESIDE ANOTHER DHCP SERVER (--force)", "others", fmt.Sprint(others))
+		}
+	}
+
+	// Bind every socket before serving anything: a clash fails startup.
+	var conns []io.Closer
+	defer func() {
+		for _, cl := range conns {
+			_ = cl.Close()
+		}
+	}()
+	var dhcpConn, pxeConn net.PacketConn
+	if c.dhcpMode != "off" {
+		uc, err := server4.NewIPv4UDPConn(c.iface, &net.UDPAddr{Port: dhcpv4.ServerPort})
+		if err != nil {
+			return fmt.Errorf("DHCP listen on %s:67: %w", c.iface, err)
+		}
+		dhcpConn = uc
+		conns = append(conns, uc)
+		if c.dhcpMode == "proxy" {
+			pc, err := server4.NewIPv4UDPConn(c.iface, &net.UDPAddr{Port: 4011})
+			if err != nil {
+				return fmt.Errorf("proxyDHCP listen on %s:4011: %w", c.iface, err)
+			}
+			pxeConn = pc
+			conns = append(conns, pc)
+		}
+	}
+	var tftpConn net.PacketConn
+	if !c.noTFTP {
+		tc, err := net.ListenPacket("udp4", net.JoinHostPort(ipn.IP.String(), "69"))
+		if err != nil {
+			return fmt.Errorf("TFTP listen on %s:69: %w", ipn.IP, err)
+		}
+		tftpConn = tc
+		conns = append(conns, tc)
+	}
+	httpLn, err := net.Listen("tcp", httpAddr)
+	if err != nil {
+		return fmt.Errorf("HTTP listen on %s: %w", httpAddr, err)
+	}
+	conns = append(conns, httpLn)
+	adminLn, err := net.Listen("tcp", c.adminListen)
+	if err != nil {
+		return fmt.Errorf("admin listen on %s: %w", c.adminListen, err)
+	}
+	conns = append(conns, adminLn)
+
+	serverURL := c.serverURL
+	if serverURL == "" {
+		serverURL = "http://" + httpLn.Addr().String()
+	}
+	adminToken, err := adminTokenFor(c.stateDir, adminLn.Addr(), e)
+	if err != nil {
+		return err
+	}
+
+	boot := &bootRenderer{plan: p, r: rnd, tokens: store, serverURL: serverURL, secrets: secrets}
+	if rh := p.Cluster.RootPasswordSecret; rh != "" {
+		if _, ok := secrets.Lookup(rh); !ok {
+			return usageError{fmt.Errorf("root password secret %q is not set: pass --secrets or set %s", rh, plan.EnvName(rh))}
+		}
+	}
+	orch := orchestrate.New(p, store, bmc.BMCLibFactory(bmc.Options{Log: log.With("svc", "bmc")}), secrets, orchestrate.Config{}, log.With("svc", "orch"))
+	hb := &httpboot.Server{Plan: p, Render: boot, Policy: orch, Tokens: store, Rec: store, Media: mediaFS, MediaISO: mediaISO,
+		IPXE: ipxe.FS(), Log: log.With("svc", "http"), Version: version}
+	api := &webui.API{Plan: p, Diags: ds, Store: store, Control: orch, Files: boot, Log: log.With("svc", "admin"),
+		Version: version, Token: adminToken, Static: webuiStatic(), Started: time.Now().UTC()}
+	bootSrv := httpboot.NewHTTPServer(hb.Handler(), log)
+	adminSrv := httpboot.NewHTTPServer(api.Handler(), log)
+
+	g, gctx := errgroup.WithContext(ctx)
+	if dhcpConn != nil {
+		mode := dhcp.Proxy
+		if c.dhcpMode == "authoritative" {
+			mode = dhcp.Authoritative
+		}
+		dhcpRec := newAsyncRecorder(store, log.With("svc", "dhcp"), 8192)
+		g.Go(func() error { return dhcpRec.Run(gctx) })
+		resp, err := dhcp.NewResponder(dhcp.Config{Mode: mode, Boot: dhcp.BootConfig{ServerIP: ipn.IP, HTTPBase: serverURL}},
+			planHosts{p: p}, dhcpRec, log.With("svc", "dhcp"))
+		if err != nil {
+			return fmt.Errorf("dhcp: %w", err)
+		}
+		g.Go(func() error {
+			return (&dhcp.Server{Conn: dhcpConn, Handler: resp, Log: log.With("svc", "dhcp")}).Serve(gctx)
+		})
+		if pxeConn != nil {
+			g.Go(func() error {
+				return (&dhcp.Server{Conn: pxeConn, Handler: resp.ProxyPXE(), Log: log.With("svc", "pxe4011")}).Serve(gctx)
+			})
+		}
+	}
+	if tftpConn != nil {
+		g.Go(func() error {
+			return (&boottftp.Server{Files: ipxe.FS(), Rec: store, Log: log.With("svc", "tftp")}).Serve(gctx, tftpConn)
+		})
+	}
+	if !c.noRA {
+		g.Go(func() error {
+			err := (&dhcp.RouterAdvertiser{Iface: ifi.Name, Log: log.With("svc", "ra")}).Run(gctx)
+			if err != nil && gctx.Err() == nil {
+				// Not fatal: boots are slower without it, nothing more.
+				log.Warn("router advertisements off", "err", err)
+			}
+			return nil
+		})
+	}
+	g.Go(func() error { return httpboot.Serve(gctx, bootSrv, httpLn) })
+	g.Go(func() error { return httpboot.Serve(gctx, adminSrv, adminLn) })
+	g.Go(func() error { return orch.Run(gctx) })
+
+	dash := "http://" + adminLn.Addr().String() + "/"
+	fmt.Fprintf(e.stdout, "racklift %s serving plan %q (%d nodes) on %s (%s)\n", version, p.Cluster.Name, len(p.Nodes), c.iface, ipn.IP)
+	fmt.Fprintf(e.stdout, "  DHCP: %s   TFTP: %v   node HTTP: %s\n", c.dhcpMode, !c.noTFTP, serverURL)
+	fmt.Fprintf(e.stdout, "  dashboard: %s\n", dash)
+	fmt.Fprintf(e.stdout, "  state: %s\n", c.stateDir)
+	log.Info("serving", "plan", p.Cluster.Name, "interface", c.iface, "dhcp", c.dhcpMode, "http", serverURL, "admin", dash)
+	err = g.Wait()
+	log.Info("stopped")
+	return err
+}
+
+// openMedia opens every --media NAME=PATH.
+func openMedia(specs []string) (map[string]fs.FS, map[string]string, []io.Closer, error) {
+	fsys, isos := map[string]fs.FS{}, map[string]string{}
+	var closers []io.Closer
+	for _, spec := range specs {
+		name, f, cl, err := media.Open(spec)
+		if err != nil {
+			return nil, nil, closers, fmt.Errorf("--media %s: %w", spec, err)
+		}
+		if cl != nil {
+			closers = append(closers, cl)
+		}
+		if _, dup := fsys[name]; dup {
+			return nil, nil, closers, fmt.Errorf("--media %s: %q given twice", spec, name)
+		}
+		fsys[name] = f
+		if _, path, _ := strings.Cut(spec, "="); strings.HasSuffix(strings.ToLower(path), ".iso") {
+			isos[name] = path
+		}
+	}
+	return fsys, isos, closers, nil
+}
+
+// adminTokenFor returns "" when the admin listener is loopback; otherwise
+// the admin token, created on first start (0600 in the state dir) and
+// printed once.
+func adminTokenFor(stateDir string, addr net.Addr, e *env) (string, error) {
+	if ta, ok := addr.(*net.TCPAddr); ok && ta.IP.IsLoopback() {
+		return "", nil
+	}
+	path := filepath.Join(stateDir, "admin-token")
+	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) >= 20 {
+		fmt.Fprintf(e.stdout, "  admin token: in %s\n", path)
+		return strings.TrimSpace(string(b)), nil
+	}
+	buf := make([]byte, 24)
+	if _, err := rand.Read(buf); err != nil {
+		return "", fmt.Errorf("admin token: %w", err)
+	}
+	tok := base64.RawURLEncoding.EncodeToString(buf)
+	if err := os.WriteFile(path, []byte(tok+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("admin token: %w", err)
+	}
+	fmt.Fprintf(e.stdout, "  admin token (shown once, kept in %s): %s\n", path, tok)
+	return tok, nil
+}
+
+// planHosts adapts the immutable plan to the DHCP server's host lookup.
+// Installed is always false: installed nodes still PXE boot into iPXE and
+// get the local-boot script, so the reinstall decision stays with the
+// orchestrator (through httpboot's Policy) and is never made twice.
+type planHosts struct{ p *plan.Plan }
+
+func (h planHosts) HostByMAC(mac net.HardwareAddr) (dhcp.Host, bool) {
+	n, ok := h.p.NodeByMAC(mac.String())
+	if !ok || n.MAC != mac.String() {
+		return dhcp.Host{}, false
+	}
+	a, ok := n.Provisioning()
+	if !ok {
+		return dhcp.Host{}, false
+	}
+	nw := a.Network
+	host := dhcp.Host{Node: n.Name, IP: net.IP(a.Addr.AsSlice()), Mask: nw.Mask(), Domain: h.p.Cluster.Domain, Hostname: n.Name, MTU: nw.MTU}
+	if nw.Gateway.IsValid() && nw.DefaultRoute {
+		host.Gateway = net.IP(nw.Gateway.AsSlice())
+	}
+	dns := nw.DNS
+	if len(dns) == 0 {
+		dns = h.p.Cluster.DNS
+	}
+	for _, d := range dns {
+		host.DNS = append(host.DNS, net.IP(d.AsSlice()))
+	}
+	return host, true
+}
+
+// bootRenderer adapts the renderer for httpboot (the real files, with the
+// node's token and the root hash) and for the dashboard's review (secrets
+// replaced by placeholders, so the page never holds them).
+type bootRenderer struct {
+	plan   *plan.Plan
+	r      *render.Renderer
+	tokens interface {
+		Token(context.Context, string) (string, error)
+	}
+	serverURL string
+	secrets   *plan.Secrets
+}
+
+func (b *bootRenderer) NodeFile(ctx context.Context, n *plan.Node, name string) ([]byte, error) {
+	tok, err := b.tokens.Token(ctx, n.Name)
+	if err != nil {
+		return nil, fmt.Errorf("token: %w", err)
+	}
+	hash, _ := b.secrets.Lookup(b.plan.Cluster.RootPasswordSecret)
+	return b.r.File(b.plan, n, name, render.Env{ServerURL: b.serverURL, Token: tok, RootHash: hash})
+}
+
+func (b *bootRenderer) LocalBootScript(n *plan.Node) []byte { return b.r.LocalBoot(n) }
+func (b *bootRenderer) UnknownScript(mac string) []byte     { return b.r.UnknownMAC(mac) }
+func (b *bootRenderer) BootFiles(n *plan.Node) (string, []string) {
+	return b.r.BootFiles(n)
+}
+
+// Placeholders shown instead of secrets in the dashboard.
+const (
+	maskedToken = "hidden-by-racklift"
+	maskedHash  = "$6$hidden$hidden-by-racklift"
+)
+
+func (b *bootRenderer) ReviewFile(_ context.Context, n *plan.Node, name string) ([]byte, error) {
+	env := render.Env{ServerURL: b.serverURL, Token: maskedToken}
+	if b.plan.Cluster.RootPasswordSecret != "" {
+		env.RootHash = maskedHash
+	}
+	return b.r.File(b.plan, n, name, env)
+}
+
+func (b *bootRenderer) FileNames(n *plan.Node) []string {
+	names, _ := b.r.FileNames(n)
+	return names
+}
+
+// webuiStatic returns the dashboard files.
+func webuiStatic() fs.FS { return webui.Static() }
+
+// serveSafe serves only the dashboard and admin API, with the plan if one
+// was given and loads, or an empty one. Nothing is sent on the network
+// besides the admin listener: the state of a site is never changed.
+func serveSafe(ctx context.Context, c *serveConfig, e *env) error {
+	log := e.log
+	p := &plan.Plan{}
+	var ds plan.Diagnostics
+	if c.plan != "" {
+		if lp, lds, _, _, _, ok := c.load(c.plan, e); ok && lp != nil {
+			p, ds = lp, lds
+		} else {
+			ds = append(ds, lds...)
+		}
+	}
+	if len(p.Nodes) == 0 {
+		ds = append(ds, plan.Diagnostic{Severity: plan.Warning, Path: "plan", Rule: "safe-mode",
+			Msg: "safe mode: no usable plan is loaded; DHCP, TFTP and boot HTTP are off", Hint: "put the plan (and secrets) in place and restart racklift"})
+	}
+	store, err := events.Open(c.stateDir, log.With("svc", "store"))
+	if err != nil {
+		return fmt.Errorf("state dir %s: %w", c.stateDir, err)
+	}
+	defer store.Close()
+	adminLn, err := net.Listen("tcp", c.adminListen)
+	if err != nil {
+		return fmt.Errorf("admin listen on %s: %w", c.adminListen, err)
+	}
+	defer adminLn.Close()
+	adminToken, err := adminTokenFor(c.stateDir, adminLn.Addr(), e)
+	if err != nil {
+		return err
+	}
+	api := &webui.API{Plan: p, Diags: ds, Store: store, Log: log.With("svc", "admin"), Version: version,
+		Token: adminToken, Static: webuiStatic(), Started: time.Now().UTC(), SafeMode: true}
+	fmt.Fprintf(e.stdout, "racklift %s in SAFE MODE (no DHCP, TFTP or boot HTTP)\n  dashboard: http://%s/\n  state: %s\n", version, adminLn.Addr(), c.stateDir)
+	log.Info("serving in safe mode", "admin", adminLn.Addr().String(), "plan_nodes", len(p.Nodes))
+	return httpboot.Serve(ctx, httpboot.NewHTTPServer(api.Handler(), log), adminLn)
+}

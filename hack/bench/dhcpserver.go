@@ -1,0 +1,154 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"runtime/pprof"
+	"sync"
+	"syscall"
+
+	"github.com/insomniacslk/dhcp/dhcpv4"
+	"github.com/insomniacslk/dhcp/dhcpv4/server4"
+
+	"github.com/racklift/racklift/boot/dhcp"
+	"github.com/racklift/racklift/provision/events"
+	"github.com/racklift/racklift/provision/plan"
+)
+
+// cmdDHCPServer is racklift's authoritative DHCP wired as `racklift serve`
+// wires it (same Responder, Server, events store and info-level text
+// log), for profiling only: `racklift serve` has no profiling hook, and
+// pprof must not go into the product. -no-events and -log-level show what
+// event recording and logging cost. The published numbers come from the
+// real `racklift serve`, not from this.
+func cmdDHCPServer(args []string) error {
+	fs := flag.NewFlagSet("dhcp-server", flag.ExitOnError)
+	planPath := fs.String("plan", "", "plan file")
+	state := fs.String("state-dir", "", "events store directory")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile here")
+	noEvents := fs.Bool("no-events", false, "do not record events (experiment)")
+	asyncEvents := fs.Bool("async-events", false, "record events after the reply is sent, off the reply path (experiment)")
+	level := fs.String("log-level", "info", "info or warn (experiment)")
+	_ = fs.Parse(args)
+
+	lvl := slog.LevelInfo
+	if *level == "warn" {
+		lvl = slog.LevelWarn
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
+	p, ds, err := plan.LoadFile(*planPath, plan.Options{})
+	if err != nil {
+		return err
+	}
+	if p == nil {
+		_ = ds.WriteText(os.Stderr)
+		return fmt.Errorf("plan has errors")
+	}
+	store, err := events.Open(*state, log.With("svc", "store"))
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	var rec dhcp.Recorder = store
+	if *noEvents {
+		rec = nil
+	}
+	if *asyncEvents {
+		a := &asyncRecorder{store: store, q: make(chan events.Event, 8192), done: make(chan struct{})}
+		go a.run()
+		defer a.close()
+		rec = a
+	}
+	resp, err := dhcp.NewResponder(dhcp.Config{Mode: dhcp.Authoritative,
+		Boot: dhcp.BootConfig{ServerIP: net.ParseIP(serverIP), HTTPBase: "http://" + serverIP + ":8080"}},
+		benchHosts{p}, rec, log.With("svc", "dhcp"))
+	if err != nil {
+		return err
+	}
+	conn, err := server4.NewIPv4UDPConn(serverIf, &net.UDPAddr{Port: dhcpv4.ServerPort})
+	if err != nil {
+		return err
+	}
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer func() { pprof.StopCPUProfile(); _ = f.Close() }()
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	fmt.Fprintln(os.Stderr, "bench dhcp-server ready")
+	return (&dhcp.Server{Conn: conn, Handler: resp, Log: log.With("svc", "dhcp")}).Serve(ctx)
+}
+
+// benchHosts is cmd/racklift's planHosts (not importable from package main).
+type benchHosts struct{ p *plan.Plan }
+
+func (h benchHosts) HostByMAC(mac net.HardwareAddr) (dhcp.Host, bool) {
+	n, ok := h.p.NodeByMAC(mac.String())
+	if !ok || n.MAC != mac.String() {
+		return dhcp.Host{}, false
+	}
+	a, ok := n.Provisioning()
+	if !ok {
+		return dhcp.Host{}, false
+	}
+	nw := a.Network
+	host := dhcp.Host{Node: n.Name, IP: net.IP(a.Addr.AsSlice()), Mask: nw.Mask(), Domain: h.p.Cluster.Domain, Hostname: n.Name, MTU: nw.MTU}
+	if nw.Gateway.IsValid() && nw.DefaultRoute {
+		host.Gateway = net.IP(nw.Gateway.AsSlice())
+	}
+	dns := nw.DNS
+	if len(dns) == 0 {
+		dns = h.p.Cluster.DNS
+	}
+	for _, d := range dns {
+		host.DNS = append(host.DNS, net.IP(d.AsSlice()))
+	}
+	return host, true
+}
+
+// asyncRecorder queues events and records them from one goroutine, so a
+// reply never waits for the store's commit (fsync). It stands in for the
+// proposed change "send the reply, then record" in boot/dhcp.
+type asyncRecorder struct {
+	store *events.Store
+	q     chan events.Event
+	done  chan struct{}
+}
+
+func (a *asyncRecorder) Record(_ context.Context, ev events.Event) (events.Event, error) {
+	select {
+	case a.q <- ev:
+	default:
+		return ev, fmt.Errorf("event queue full")
+	}
+	return ev, nil
+}
+
+// run records from 64 goroutines so the store still group-commits.
+func (a *asyncRecorder) run() {
+	defer close(a.done)
+	var wg sync.WaitGroup
+	for range 64 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ev := range a.q {
+				_, _ = a.store.Record(context.Background(), ev)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func (a *asyncRecorder) close() { close(a.q); <-a.done }

@@ -1,0 +1,302 @@
+//go:build linux
+
+package testbed
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Bridge is the name of the bridge every Netns holds.
+const Bridge = "br0"
+
+// DefaultAddr is br0's address when NewNetns is given none.
+const DefaultAddr = "10.99.0.1/24"
+
+// Netns is a network namespace created for one test: a bridge br0 with the
+// given addresses, loopback up, and IPv6 duplicate address detection off
+// (addresses are usable at once). Everything started through it is killed,
+// by PID, and the namespace deleted when the test ends, pass or fail.
+type Netns struct {
+	// Name is the namespace name ("rl-<prefix>-<random>"), as `ip netns`
+	// knows it.
+	Name string
+	// Addrs are br0's addresses (CIDR).
+	Addrs []string
+
+	t    testing.TB
+	mu   sync.Mutex
+	cmds []*exec.Cmd
+}
+
+// NewNetns creates a namespace named "rl-" + prefix + "-" + 6 random hex
+// digits holding bridge br0 with addrs (CIDR, IPv4 or IPv6; none means
+// DefaultAddr). Use addresses in 10.99.0.0/16 and fd00:99::/64. It skips
+// the test when not root.
+func NewNetns(t testing.TB, prefix string, addrs ...string) *Netns {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("testbed: needs root (network namespaces)")
+	}
+	if len(addrs) == 0 {
+		addrs = []string{DefaultAddr}
+	}
+	var r [3]byte
+	if _, err := rand.Read(r[:]); err != nil {
+		t.Fatal(err)
+	}
+	n := &Netns{Name: "rl-" + prefix + "-" + hex.EncodeToString(r[:]), Addrs: addrs, t: t}
+	sweepStale(t)
+	if err := ipCmd("netns", "add", n.Name); err != nil {
+		t.Fatalf("testbed: %v", err)
+	}
+	register(n.Name)
+	t.Cleanup(n.cleanup)
+	steps := [][]string{
+		{"netns", "exec", n.Name, "sysctl", "-q", "-w",
+			"net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0"},
+		{"-n", n.Name, "link", "set", "lo", "up"},
+		{"-n", n.Name, "link", "add", Bridge, "type", "bridge", "stp_state", "0", "forward_delay", "0", "mcast_snooping", "0"},
+	}
+	for _, a := range addrs {
+		steps = append(steps, []string{"-n", n.Name, "addr", "add", a, "dev", Bridge})
+	}
+	steps = append(steps, []string{"-n", n.Name, "link", "set", Bridge, "up"})
+	for _, s := range steps {
+		if err := ipCmd(s...); err != nil {
+			t.Fatalf("testbed: %v", err)
+		}
+	}
+	return n
+}
+
+// Path is the namespace's bind mount, /run/netns/NAME.
+func (n *Netns) Path() string { return filepath.Join("/run/netns", n.Name) }
+
+// IP returns the address part of br0's first address of the given family
+// (4 or 6), or nil.
+func (n *Netns) IP(family int) net.IP {
+	for _, a := range n.Addrs {
+		ip, _, err := net.ParseCIDR(a)
+		if err != nil {
+			continue
+		}
+		if (ip.To4() != nil) == (family == 4) {
+			return ip
+		}
+	}
+	return nil
+}
+
+// AddTap creates tap device name (at most 15 bytes) enslaved to br0 and up,
+// for a QEMU "-netdev tap,ifname=NAME,script=no,downscript=no" running in
+// this namespace. It is removed with the namespace.
+func (n *Netns) AddTap(name string) error {
+	for _, s := range [][]string{
+		{"-n", n.Name, "tuntap", "add", "dev", name, "mode", "tap"},
+		{"-n", n.Name, "link", "set", name, "master", Bridge},
+		{"-n", n.Name, "link", "set", name, "up"},
+	} {
+		if err := ipCmd(s...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// HasLink reports whether the namespace has a link called name.
+func (n *Netns) HasLink(name string) bool {
+	return ipCmd("-n", n.Name, "link", "show", "dev", name) == nil
+}
+
+// Run returns a command that runs name in the namespace through
+// `ip netns exec` (which execs it: the PID is the command's). It is not
+// started. It gets its own process group, SIGKILL when the test process
+// dies (Pdeathsig) and when ctx ends, and is killed by PID at cleanup if
+// still running. Start it from an ordinary goroutine, never from inside
+// Go/Do: Pdeathsig fires when the starting OS thread exits, and Go/Do
+// threads exit when their function returns.
+func (n *Netns) Run(ctx context.Context, name string, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", n.Name, name}, args...)...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.Cancel = func() error { return killGroup(cmd.Process) }
+	cmd.WaitDelay = 5 * time.Second
+	n.mu.Lock()
+	n.cmds = append(n.cmds, cmd)
+	n.mu.Unlock()
+	return cmd
+}
+
+// Go runs f on an OS thread switched into the namespace and returns a
+// channel that receives f's result.
+//
+// How: a new goroutine calls runtime.LockOSThread, then unix.Setns on the
+// namespace's /run/netns file, then f. It never calls UnlockOSThread, so
+// when f returns the Go runtime terminates that thread instead of handing
+// it back to the scheduler's pool: no other goroutine ever runs in the
+// wrong namespace. Only f's own goroutine is in the namespace; goroutines
+// f starts are not. Sockets keep the namespace they were created in, so
+// the pattern is: create listeners/sockets inside f (see Listen and
+// ListenPacket) and serve them from anywhere.
+func (n *Netns) Go(f func() error) <-chan error {
+	ch := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: see above
+		fd, err := unix.Open(n.Path(), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			ch <- fmt.Errorf("testbed: open %s: %w", n.Path(), err)
+			return
+		}
+		err = unix.Setns(fd, unix.CLONE_NEWNET)
+		unix.Close(fd)
+		if err != nil {
+			ch <- fmt.Errorf("testbed: setns %s: %w", n.Name, err)
+			return
+		}
+		ch <- f()
+	}()
+	return ch
+}
+
+// Do is Go and waits for f.
+func (n *Netns) Do(f func() error) error { return <-n.Go(f) }
+
+// Listen opens a listener inside the namespace (e.g. "tcp", "10.99.0.1:8080").
+// It is closed at cleanup.
+func (n *Netns) Listen(network, addr string) (net.Listener, error) {
+	var l net.Listener
+	err := n.Do(func() (err error) {
+		l, err = net.Listen(network, addr)
+		return err
+	})
+	if err == nil {
+		n.t.Cleanup(func() { l.Close() })
+	}
+	return l, err
+}
+
+// ListenPacket opens a packet socket inside the namespace. It is closed at
+// cleanup.
+func (n *Netns) ListenPacket(network, addr string) (net.PacketConn, error) {
+	var c net.PacketConn
+	err := n.Do(func() (err error) {
+		c, err = net.ListenPacket(network, addr)
+		return err
+	})
+	if err == nil {
+		n.t.Cleanup(func() { c.Close() })
+	}
+	return c, err
+}
+
+// cleanup kills what Run started (by PID and its process group), then any
+// other process still inside the namespace (`ip netns pids`, never this
+// test process), then deletes the namespace.
+func (n *Netns) cleanup() {
+	n.mu.Lock()
+	cmds := n.cmds
+	n.mu.Unlock()
+	for _, c := range cmds {
+		if c.Process != nil && c.ProcessState == nil {
+			_ = killGroup(c.Process)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	killNetnsPids(ctx, n.Name)
+	if err := exec.CommandContext(ctx, "ip", "netns", "del", n.Name).Run(); err != nil {
+		n.t.Logf("testbed: ip netns del %s: %v", n.Name, err)
+		return
+	}
+	_ = os.Remove(filepath.Join(registryDir, n.Name))
+}
+
+func killNetnsPids(ctx context.Context, name string) {
+	out, err := exec.CommandContext(ctx, "ip", "netns", "pids", name).Output()
+	if err != nil {
+		return
+	}
+	for _, f := range strings.Fields(string(out)) {
+		pid, err := strconv.Atoi(f)
+		if err != nil || pid <= 1 || pid == os.Getpid() {
+			continue
+		}
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
+}
+
+// registryDir records the namespaces this package created, one file per
+// namespace holding the creating process's PID, so that a later run can
+// delete those a killed test binary (e.g. go test -timeout) left behind,
+// and never touch anyone else's.
+const registryDir = "/run/racklift-testbed"
+
+func register(name string) {
+	if err := os.MkdirAll(registryDir, 0o755); err != nil {
+		return
+	}
+	_ = os.WriteFile(filepath.Join(registryDir, name), []byte(strconv.Itoa(os.Getpid())), 0o644)
+}
+
+// sweepStale deletes registered namespaces whose creating process is gone.
+func sweepStale(t testing.TB) {
+	ents, err := os.ReadDir(registryDir)
+	if err != nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, e := range ents {
+		p := filepath.Join(registryDir, e.Name())
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+		if err != nil || pid <= 0 || syscall.Kill(pid, 0) != syscall.ESRCH {
+			continue // creator alive (or unknown): not ours to judge
+		}
+		if _, err := os.Stat(filepath.Join("/run/netns", e.Name())); err == nil {
+			killNetnsPids(ctx, e.Name())
+			if err := exec.CommandContext(ctx, "ip", "netns", "del", e.Name()).Run(); err != nil {
+				continue
+			}
+			t.Logf("testbed: deleted stale namespace %s (creator %d gone)", e.Name(), pid)
+		}
+		_ = os.Remove(p)
+	}
+}
+
+// killGroup SIGKILLs p's process group (p is its leader: Setpgid) and p.
+func killGroup(p *os.Process) error {
+	if p == nil {
+		return nil
+	}
+	_ = syscall.Kill(-p.Pid, syscall.SIGKILL)
+	return p.Kill()
+}
+
+func ipCmd(args ...string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "ip", args...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("ip %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}

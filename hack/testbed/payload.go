@@ -1,0 +1,443 @@
+//go:build linux
+
+package testbed
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/sha256"
+	"debug/elf"
+	_ "embed" // init.sh and udhcpc.sh
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The initramfs scripts, packed by BuildPayload.
+var (
+	//go:embed init.sh
+	initScript []byte
+	//go:embed udhcpc.sh
+	udhcpcScript []byte
+)
+
+// KernelPackage is the Debian meta-package whose kernel the payload boots.
+const KernelPackage = "linux-image-amd64"
+
+// PayloadModules are the kernel modules the initramfs loads (their
+// dependencies are added from the modules' own "depends=" modinfo).
+var PayloadModules = []string{"virtio_pci", "virtio_net", "virtio_blk", "e1000"}
+
+// BusyboxPath is the static busybox packed into the initramfs
+// (Debian busybox-static).
+var BusyboxPath = "/bin/busybox"
+
+// Serial console markers /init prints (one line each, "RACKLIFT-TESTBED: ...").
+const (
+	MarkerPrefix    = "RACKLIFT-TESTBED: "
+	MarkerInit      = MarkerPrefix + "init ok"
+	MarkerDHCP      = MarkerPrefix + "dhcp ok"
+	MarkerConfig    = MarkerPrefix + "config ok"
+	MarkerPre       = MarkerPrefix + "pre ok"
+	MarkerProgress  = MarkerPrefix + "progress ok"
+	MarkerDisk      = MarkerPrefix + "disk ok"
+	MarkerInstalled = MarkerPrefix + "installed ok"
+	MarkerFirstBoot = MarkerPrefix + "first-boot ok"
+	MarkerReady     = MarkerPrefix + "ready ok"
+	MarkerError     = MarkerPrefix + "error"
+	MarkerDone      = MarkerPrefix + "done"
+)
+
+// DiskMarker returns what an install-mode payload writes at the start of
+// /dev/vda for node (NUL-padded to 512 bytes).
+func DiskMarker(node string) string { return "racklift-installed " + node + "\n" }
+
+// DefaultCacheDir is where downloaded packages and built payloads are kept
+// between runs: $RACKLIFT_TESTBED_CACHE, else hack/.cache/testbed of the
+// module containing the working directory (gitignored).
+func DefaultCacheDir() (string, error) {
+	if d := os.Getenv("RACKLIFT_TESTBED_CACHE"); d != "" {
+		return d, nil
+	}
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return filepath.Join(dir, "hack", ".cache", "testbed"), nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("testbed: no go.mod above the working directory; set RACKLIFT_TESTBED_CACHE")
+		}
+		dir = parent
+	}
+}
+
+// BuildPayload returns the paths of a Debian kernel and of the test-bed
+// initramfs (see the package doc for what its /init does), building them
+// in cacheDir ("" means DefaultCacheDir) on first use and reusing them
+// afterwards. The kernel package is fetched with `apt-get download` and
+// unpacked with `dpkg-deb -x` in the cache; the host's /boot is never read.
+// It fails the test if anything is missing.
+func BuildPayload(t testing.TB, cacheDir string) (kernel, initrd string) {
+	t.Helper()
+	k, i, err := buildPayload(context.Background(), cacheDir, t.Logf)
+	if err != nil {
+		t.Fatalf("testbed payload: %v", err)
+	}
+	return k, i
+}
+
+func buildPayload(ctx context.Context, cacheDir string, logf func(string, ...any)) (kernel, initrd string, err error) {
+	if cacheDir == "" {
+		if cacheDir, err = DefaultCacheDir(); err != nil {
+			return "", "", err
+		}
+	}
+	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
+		return "", "", err
+	}
+	unlock, err := lockFile(filepath.Join(cacheDir, ".lock"))
+	if err != nil {
+		return "", "", err
+	}
+	defer unlock()
+
+	deb, err := kernelDeb(ctx, cacheDir, logf)
+	if err != nil {
+		return "", "", err
+	}
+	busybox, err := os.ReadFile(BusyboxPath)
+	if err != nil {
+		return "", "", fmt.Errorf("busybox-static: %w", err)
+	}
+	h := sha256.New()
+	fmt.Fprintf(h, "v1\n%s\n%s\n", filepath.Base(deb), strings.Join(PayloadModules, ","))
+	h.Write(initScript)
+	h.Write(udhcpcScript)
+	h.Write(busybox)
+	key := hex.EncodeToString(h.Sum(nil))[:16]
+	ver := strings.TrimSuffix(filepath.Base(deb), ".deb")
+	kernel = filepath.Join(cacheDir, "vmlinuz-"+ver)
+	initrd = filepath.Join(cacheDir, "initrd-"+key+".gz")
+	if fileExists(kernel) && fileExists(initrd) {
+		return kernel, initrd, nil
+	}
+
+	start := time.Now()
+	pruneCache(cacheDir)
+	tmp, err := os.MkdirTemp(cacheDir, "unpack-")
+	if err != nil {
+		return "", "", err
+	}
+	defer os.RemoveAll(tmp)
+	if out, err := exec.CommandContext(ctx, "dpkg-deb", "-x", deb, tmp).CombinedOutput(); err != nil {
+		return "", "", fmt.Errorf("dpkg-deb -x %s: %v: %s", deb, err, out)
+	}
+	vmlinuz, err := filepath.Glob(filepath.Join(tmp, "boot", "vmlinuz-*"))
+	if err != nil || len(vmlinuz) != 1 {
+		return "", "", fmt.Errorf("%s: want one boot/vmlinuz-*, got %v", deb, vmlinuz)
+	}
+	release := strings.TrimPrefix(filepath.Base(vmlinuz[0]), "vmlinuz-")
+	modDir := filepath.Join(tmp, "lib", "modules", release)
+	mods, err := resolveModules(modDir, PayloadModules)
+	if err != nil {
+		return "", "", err
+	}
+
+	var raw bytes.Buffer
+	cw := newCPIOWriter(&raw)
+	for _, d := range []string{"bin", "sbin", "usr/bin", "usr/sbin", "proc", "sys", "dev", "tmp", "run", "etc", "lib/modules"} {
+		cw.mkdirAll(d)
+	}
+	cw.charDev("dev/console", 0o600, 5, 1)
+	cw.charDev("dev/null", 0o666, 1, 3)
+	cw.file("bin/busybox", 0o755, busybox)
+	cw.symlink("bin/sh", "busybox")
+	cw.file("init", 0o755, initScript)
+	cw.file("etc/udhcpc.script", 0o755, udhcpcScript)
+	var order []string
+	for _, m := range mods {
+		data, err := os.ReadFile(m.path)
+		if err != nil {
+			return "", "", err
+		}
+		name := filepath.Base(m.path)
+		cw.file("lib/modules/"+name, 0o644, data)
+		order = append(order, name)
+	}
+	cw.file("etc/racklift-modules", 0o644, []byte(strings.Join(order, "\n")+"\n"))
+	cw.file("etc/racklift-kernel", 0o644, []byte(release+"\n"))
+	if err := cw.close(); err != nil {
+		return "", "", err
+	}
+	var gz bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&gz, gzip.BestCompression)
+	if _, err := zw.Write(raw.Bytes()); err != nil {
+		return "", "", err
+	}
+	if err := zw.Close(); err != nil {
+		return "", "", err
+	}
+	if err := copyFile(vmlinuz[0], kernel); err != nil {
+		return "", "", err
+	}
+	if err := writeAtomic(initrd, gz.Bytes()); err != nil {
+		return "", "", err
+	}
+	logf("testbed: built payload in %v: kernel %s, initramfs %s (%d KiB, modules %s)",
+		time.Since(start).Round(time.Millisecond), filepath.Base(kernel), filepath.Base(initrd), gz.Len()>>10, strings.Join(order, " "))
+	return kernel, initrd, nil
+}
+
+// kernelDeb returns the cached linux-image-<release> .deb that
+// KernelPackage currently depends on, downloading it with apt-get if it is
+// not cached. When apt cannot resolve the package (offline, no lists) the
+// newest cached .deb is used.
+func kernelDeb(ctx context.Context, cacheDir string, logf func(string, ...any)) (string, error) {
+	cached, _ := filepath.Glob(filepath.Join(cacheDir, "linux-image-*.deb"))
+	sort.Strings(cached)
+	out, err := exec.CommandContext(ctx, "apt-cache", "depends", KernelPackage).Output()
+	pkg := ""
+	if err == nil {
+		for _, line := range strings.Split(string(out), "\n") {
+			if v, ok := strings.CutPrefix(strings.TrimSpace(line), "Depends: "); ok && strings.HasPrefix(v, "linux-image-") {
+				pkg = v
+				break
+			}
+		}
+	}
+	if pkg == "" {
+		if len(cached) > 0 {
+			return cached[len(cached)-1], nil
+		}
+		return "", fmt.Errorf("cannot resolve %s with apt-cache (%v) and nothing cached in %s", KernelPackage, err, cacheDir)
+	}
+	for _, c := range cached {
+		if strings.HasPrefix(filepath.Base(c), pkg+"_") {
+			return c, nil
+		}
+	}
+	logf("testbed: apt-get download %s into %s", pkg, cacheDir)
+	cmd := exec.CommandContext(ctx, "apt-get", "download", "-q", pkg)
+	cmd.Dir = cacheDir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("apt-get download %s: %v: %s", pkg, err, out)
+	}
+	got, _ := filepath.Glob(filepath.Join(cacheDir, pkg+"_*.deb"))
+	if len(got) == 0 {
+		return "", fmt.Errorf("apt-get download %s left no .deb in %s", pkg, cacheDir)
+	}
+	return got[0], nil
+}
+
+type module struct {
+	name string
+	path string
+	deps []string
+}
+
+// resolveModules finds the wanted modules under modDir and adds their
+// dependencies, read from each module's ".modinfo" ELF section
+// ("depends=a,b"), which is what depmod writes into modules.dep (the
+// Debian package ships no modules.dep: it is built at install time).
+// The result is in load order: dependencies first.
+func resolveModules(modDir string, want []string) ([]module, error) {
+	index := map[string]string{} // module name -> path
+	err := filepath.WalkDir(modDir, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() && strings.HasSuffix(p, ".ko") {
+			n := strings.TrimSuffix(d.Name(), ".ko")
+			index[strings.ReplaceAll(n, "-", "_")] = p
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	var out []module
+	state := map[string]int{} // 1 visiting, 2 done
+	var visit func(string) error
+	visit = func(name string) error {
+		name = strings.ReplaceAll(name, "-", "_")
+		switch state[name] {
+		case 1:
+			return fmt.Errorf("module dependency cycle at %s", name)
+		case 2:
+			return nil
+		}
+		state[name] = 1
+		p, ok := index[name]
+		if !ok {
+			return fmt.Errorf("module %s not found under %s", name, modDir)
+		}
+		deps, err := moduleDeps(p)
+		if err != nil {
+			return err
+		}
+		for _, d := range deps {
+			if err := visit(d); err != nil {
+				return err
+			}
+		}
+		state[name] = 2
+		out = append(out, module{name: name, path: p, deps: deps})
+		return nil
+	}
+	for _, w := range want {
+		if err := visit(w); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// moduleDeps reads "depends=" from a .ko file's .modinfo section.
+func moduleDeps(path string) ([]string, error) {
+	f, err := elf.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w (compressed modules are not supported)", path, err)
+	}
+	defer f.Close()
+	sec := f.Section(".modinfo")
+	if sec == nil {
+		return nil, fmt.Errorf("%s: no .modinfo section", path)
+	}
+	data, err := sec.Data()
+	if err != nil {
+		return nil, err
+	}
+	for _, kv := range bytes.Split(data, []byte{0}) {
+		if v, ok := bytes.CutPrefix(kv, []byte("depends=")); ok {
+			if len(v) == 0 {
+				return nil, nil
+			}
+			return strings.Split(string(v), ","), nil
+		}
+	}
+	return nil, nil
+}
+
+// pruneCache removes unpack directories left by a killed run and
+// initramfs images not used for a day (older code versions). Called with
+// the cache lock held.
+func pruneCache(cacheDir string) {
+	old, _ := filepath.Glob(filepath.Join(cacheDir, "unpack-*"))
+	imgs, _ := filepath.Glob(filepath.Join(cacheDir, "initrd-*.gz"))
+	for _, p := range imgs {
+		if st, err := os.Stat(p); err == nil && time.Since(st.ModTime()) > 24*time.Hour {
+			old = append(old, p)
+		}
+	}
+	for _, p := range old {
+		_ = os.RemoveAll(p)
+	}
+}
+
+func fileExists(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.Mode().IsRegular() && st.Size() > 0
+}
+
+func copyFile(src, dst string) error {
+	b, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	return writeAtomic(dst, b)
+}
+
+func writeAtomic(dst string, b []byte) error {
+	tmp := dst + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, dst)
+}
+
+// PayloadArgs are the test payload's kernel arguments. The lead's racklift
+// test profile renders the same names from its kernel-args template, e.g.
+//
+//	racklift.config={{.ConfigURL}} racklift.callback={{.ServerURL}}/phone-home/{{.MAC}}
+//	racklift.token={{.Token}} racklift.node={{.Node}} racklift.mode=install
+type PayloadArgs struct {
+	// Config is the URL of the node's config (racklift.config=); /init
+	// fetches it and checks that it contains Node.
+	Config string
+	// Callback is the callback base URL (racklift.callback=); /init POSTs
+	// JSON {"percent":N,"detail":"..."} to Callback + "/" + phase with header
+	// "X-Racklift-Token: Token" (busybox 1.35 wget supports --header).
+	Callback string
+	// Token is the callback token (racklift.token=).
+	Token string
+	// Node is the node name (racklift.node=).
+	Node string
+	// Mode is "install" (default: phases pre, progress 50, installed and
+	// the disk marker) or "check" (reads the disk marker, then phases
+	// first-boot and ready) (racklift.mode=).
+	Mode string
+	// Reboot makes /init end with `reboot -f` instead of `poweroff -f`
+	// (racklift.reboot=1).
+	Reboot bool
+	// MAC selects the NIC to configure (racklift.mac=); empty means the
+	// first one. iPXE's BOOTIF=01-${netX/mac:hexhyp} works too.
+	MAC string
+	// Console is the kernel console (default "ttyS0,115200").
+	Console string
+	// Extra is appended verbatim.
+	Extra string
+}
+
+// String renders the kernel command line.
+func (a PayloadArgs) String() string {
+	console := a.Console
+	if console == "" {
+		console = "ttyS0,115200"
+	}
+	mode := a.Mode
+	if mode == "" {
+		mode = "install"
+	}
+	parts := []string{"console=" + console, "panic=-1"}
+	add := func(k, v string) {
+		if v != "" {
+			parts = append(parts, k+"="+v)
+		}
+	}
+	add("racklift.config", a.Config)
+	add("racklift.callback", a.Callback)
+	add("racklift.token", a.Token)
+	add("racklift.node", a.Node)
+	add("racklift.mode", mode)
+	if a.Reboot {
+		add("racklift.reboot", "1")
+	}
+	add("racklift.mac", a.MAC)
+	if a.Extra != "" {
+		parts = append(parts, a.Extra)
+	}
+	return strings.Join(parts, " ")
+}
+
+// IPXEScript returns an iPXE script that boots kernelURL and initrdURL
+// with args. "initrd=" names the initrd for EFI kernels' own loader.
+func IPXEScript(kernelURL, initrdURL, args string) string {
+	base := initrdURL[strings.LastIndex(initrdURL, "/")+1:]
+	return "#!ipxe\n" +
+		"echo racklift-testbed: iPXE ${ip} on ${mac}\n" +
+		"kernel " + kernelURL + " initrd=" + base + " " + args + "\n" +
+		"initrd " + initrdURL + "\n" +
+		"boot\n"
+}
