@@ -156,10 +156,16 @@ func bootFor(c pxe.Client, mac net.HardwareAddr, b BootConfig) (boot, string) {
 }
 
 // withBoot returns the modifier that adds PXE boot options to a reply:
-// siaddr, sname, file, option 60, option 97 echoed, option 43 with PXE
-// discovery control 8 for BIOS clients only (pixiecore: some UEFI firmware
-// ignores offers carrying it), and options 66/67 if the client asked.
-func withBoot(req *dhcpv4.DHCPv4, c pxe.Client, bt boot, b BootConfig) dhcpv4.Modifier {
+// siaddr, sname, file, option 60, option 97 echoed, and options 66/67 if
+// the client asked. Option 43 with PXE discovery control 8 ("boot the file
+// named here, skip boot server discovery") goes to BIOS clients, and in
+// authoritative replies (full) to every TFTP client: EDK2-based UEFI
+// firmware (OVMF, most servers) treats an address offer with "PXEClient"
+// but no option 43 as a BINL offer and goes looking for a boot server on
+// port 4011 instead of booting the file (seen with OVMF: "PXE-E16: No valid
+// offer received"). Proxy offers keep pixiecore's rule (no 43 for UEFI,
+// whose firmware then asks port 4011, which racklift answers).
+func withBoot(req *dhcpv4.DHCPv4, c pxe.Client, bt boot, b BootConfig, full bool) dhcpv4.Modifier {
 	return func(d *dhcpv4.DHCPv4) {
 		d.ServerIPAddr = b.ServerIP.To4()
 		d.ServerHostName = b.ServerIP.String()
@@ -168,7 +174,7 @@ func withBoot(req *dhcpv4.DHCPv4, c pxe.Client, bt boot, b BootConfig) dhcpv4.Mo
 		if c.HasGUID {
 			d.UpdateOption(dhcpv4.OptGeneric(dhcpv4.OptionClientMachineIdentifier, c.GUID))
 		}
-		if c.Firmware == pxe.BIOS {
+		if c.Firmware == pxe.BIOS || (full && bt.TFTP) {
 			d.UpdateOption(dhcpv4.OptGeneric(dhcpv4.OptionVendorSpecificInformation,
 				dhcpv4.Options{6: []byte{8}}.ToBytes()))
 		}
@@ -243,7 +249,7 @@ func pxeOnlyReply(req *dhcpv4.DHCPv4, c pxe.Client, host Host, known bool, b Boo
 	if why != "" {
 		return nil, Decision{Action: Ignore, Node: host.Node, Reason: why}
 	}
-	reply, err := newReply(req, t, b, withBoot(req, c, bt, b))
+	reply, err := newReply(req, t, b, withBoot(req, c, bt, b, false))
 	if err != nil {
 		return nil, Decision{Action: Ignore, Node: host.Node, Reason: "build reply: " + err.Error()}
 	}
@@ -362,7 +368,7 @@ func authReply(req *dhcpv4.DHCPv4, c pxe.Client, a assignment, cfg Config) (*dhc
 			break
 		}
 		dec.BootFile = bt.File
-		mods = append(mods, withBoot(req, c, bt, cfg.Boot))
+		mods = append(mods, withBoot(req, c, bt, cfg.Boot, true))
 	}
 	reply, err := newReply(req, t, cfg.Boot, mods...)
 	if err != nil {

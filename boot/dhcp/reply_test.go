@@ -321,7 +321,10 @@ func checkInvariants(t *testing.T, tc replyCase, req, reply *dhcpv4.DHCPv4, dec 
 		}
 	}
 	has43 := reply.Options.Has(dhcpv4.OptionVendorSpecificInformation)
-	if has43 != (c.Firmware == pxe.BIOS) {
+	// 43 {6:8} goes to BIOS clients, and to every TFTP client in
+	// authoritative mode (EDK2 firmware needs it to boot the offered file).
+	want43 := c.Firmware == pxe.BIOS || (tc.mode == "auth" && strings.HasSuffix(reply.BootFileName, ".efi") && !strings.HasPrefix(reply.BootFileName, "http"))
+	if has43 != want43 {
 		t.Errorf("option 43 present=%v for %v", has43, c.Firmware)
 	}
 	if c.HasGUID && !reply.Options.Has(dhcpv4.OptionClientMachineIdentifier) {

@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path"
 	"strings"
@@ -156,6 +157,11 @@ func (s *Server) record(ctx context.Context, ev events.Event) {
 // node resolves the {mac} URL parameter.
 func (s *Server) node(r *http.Request) (*plan.Node, string, bool) {
 	raw := chi.URLParam(r, "mac")
+	// iPXE escapes the colons of ${mac} (52%3A54%3A...); chi hands the
+	// segment over still escaped.
+	if u, err := url.PathUnescape(raw); err == nil {
+		raw = u
+	}
 	hw, err := net.ParseMAC(strings.ReplaceAll(raw, "-", ":"))
 	if err != nil {
 		return nil, raw, false
@@ -375,7 +381,12 @@ func (s *Server) media(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	p := path.Clean("/" + chi.URLParam(r, "*"))[1:]
+	rest, err := url.PathUnescape(chi.URLParam(r, "*"))
+	if err != nil {
+		http.NotFound(w, r)
+		return
+	}
+	p := path.Clean("/" + rest)[1:]
 	if p == "" {
 		p = "."
 	}

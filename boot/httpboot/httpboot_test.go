@@ -102,13 +102,17 @@ func TestBootScripts(t *testing.T) {
 	if w := do(h, "GET", "/ipxe/52-54-00-00-00-01/boot.ipxe", "10.1.0.50", nil, ""); w.Code != 200 || w.Body.String() != "boot.ipxe for n-01" {
 		t.Fatalf("install script: %d %q", w.Code, w.Body)
 	}
+	// iPXE escapes the colons of ${mac}.
+	if w := do(h, "GET", "/ipxe/52%3A54%3A00%3A00%3A00%3A01/boot.ipxe", "10.1.0.50", nil, ""); w.Body.String() != "boot.ipxe for n-01" {
+		t.Fatalf("escaped MAC: %q", w.Body)
+	}
 	if w := do(h, "GET", "/ipxe/52:54:00:00:00:02/boot.ipxe", "10.1.0.51", nil, ""); w.Body.String() != "local n-02" {
 		t.Fatalf("installed node must get the local-boot script, got %q", w.Body)
 	}
 	if w := do(h, "GET", "/ipxe/52:54:00:00:00:99/boot.ipxe", "10.1.0.52", nil, ""); w.Body.String() != "unknown 52:54:00:00:00:99" {
 		t.Fatalf("unknown: %q", w.Body)
 	}
-	if got := rec.types(); got != "http.ipxe-script:ipxe,http.local-boot:first-boot,http.unknown-mac:" {
+	if got := rec.types(); got != "http.ipxe-script:ipxe,http.ipxe-script:ipxe,http.local-boot:first-boot,http.unknown-mac:" {
 		t.Fatalf("events: %s", got)
 	}
 }
@@ -187,7 +191,7 @@ func TestMediaRangeAndKernelPhase(t *testing.T) {
 	if w := do(h, "HEAD", "/media/os/images/initrd.img", "10.1.0.60", nil, ""); w.Code != 200 || w.Header().Get("Content-Length") != "6" {
 		t.Fatalf("head: %d %v", w.Code, w.Header())
 	}
-	for _, bad := range []string{"/media/os/../../etc/passwd", "/media/os/%2e%2e/secret", "/media/nope/x", "/ipxe-bin/..%2fsecret"} {
+	for _, bad := range []string{"/media/os/../../etc/passwd", "/media/os/%2e%2e/secret", "/media/os/%2e%2e%2f%2e%2e%2fetc%2fpasswd", "/media/nope/x", "/ipxe-bin/..%2fsecret"} {
 		if w := do(h, "GET", bad, "10.1.0.60", nil, ""); w.Code != 404 {
 			t.Errorf("%s: %d", bad, w.Code)
 		}

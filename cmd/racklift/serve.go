@@ -225,7 +225,8 @@ func serve(ctx context.Context, c *serveConfig, e *env) error {
 		}
 		dhcpConn = uc
 		conns = append(conns, uc)
-		if c.dhcpMode == "proxy" {
+		{ // port 4011 (PXE boot server discovery): needed by proxy mode, and a
+			// fallback for firmware that asks for discovery in authoritative mode
 			pc, err := server4.NewIPv4UDPConn(c.iface, &net.UDPAddr{Port: 4011})
 			if err != nil {
 				return fmt.Errorf("proxyDHCP listen on %s:4011: %w", c.iface, err)

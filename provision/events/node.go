@@ -12,8 +12,10 @@ import (
 type NodeState struct {
 	// Name is the plan node name.
 	Name string `json:"name"`
-	// Phase is the phase of the node's latest event that had one;
-	// PhaseNone if it has only had PhaseNone events.
+	// Phase is the furthest phase of the node's current attempt: the phase
+	// of its latest event that had one, except that boot-service events of
+	// an earlier phase (see lagging) do not move it back. PhaseNone if it
+	// has only had PhaseNone events.
 	Phase Phase `json:"phase"`
 	// Percent is the Percent of that event (-1 if unknown).
 	Percent int `json:"percent"`
@@ -101,6 +103,8 @@ func advance(cur nodeRow, ev Event) (next nodeRow, changed bool) {
 			next.failed = failReason(ev)
 		}
 		return next, false
+	case lagging(cur.phase, ev.Phase):
+		return next, false
 	}
 	if startsAttempt(cur, ev.Phase) {
 		next.attempts++
@@ -116,6 +120,23 @@ func advance(cur nodeRow, ev Event) (next nodeRow, changed bool) {
 		next.failed = failReason(ev)
 	}
 	return next, true
+}
+
+// lagging reports whether an event of phase p, arriving while the node is
+// in cur, is an observation that lags behind rather than a step: a DHCP
+// renewal or a boot-script fetch of a node that is already installed must
+// not move it back (the reinstall guard reads this phase). Only steps that
+// start a new attempt move a node back: planned (reinstall, retry) and the
+// orchestrator's BMC check, BIOS baseline and power-on. Failed is left by
+// any phase, and entered from any phase.
+func lagging(cur, p Phase) bool {
+	switch {
+	case cur == PhaseNone, cur == PhaseFailed, p == PhaseFailed:
+		return false
+	case p == PhasePlanned, p == PhaseBMCChecked, p == PhaseBIOSOK, p == PhasePoweringOn:
+		return false
+	}
+	return phaseRank(p) < phaseRank(cur)
 }
 
 // startsAttempt reports whether moving from cur to phase p starts a new

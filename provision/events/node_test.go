@@ -180,3 +180,37 @@ func TestNodeWithoutPhase(t *testing.T) {
 		t.Errorf("Node = %+v, want %+v", n, want)
 	}
 }
+
+// TestLaggingObservationsDoNotMoveBack: a node that is installed and
+// PXE-boots again (DHCP, boot script) stays installed; a reinstall (planned)
+// or the orchestrator's power-on starts over; a failed node moves on.
+func TestLaggingObservationsDoNotMoveBack(t *testing.T) {
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	cur := nodeRow{}
+	steps := []struct {
+		p    Phase
+		want Phase
+	}{
+		{PhasePoweringOn, PhasePoweringOn},
+		{PhaseDHCP, PhaseDHCP},
+		{PhaseInstalling, PhaseInstalling},
+		{PhaseInstalled, PhaseInstalled},
+		{PhaseDHCP, PhaseInstalled}, // reboot: DHCP renewal lags behind
+		{PhaseIPXE, PhaseInstalled}, // boot script fetch lags behind
+		{PhaseFirstBoot, PhaseFirstBoot},
+		{PhaseKernel, PhaseFirstBoot},
+		{PhasePlanned, PhasePlanned}, // reinstall starts over
+		{PhaseDHCP, PhaseDHCP},
+		{PhaseFailed, PhaseFailed},
+		{PhaseDHCP, PhaseDHCP}, // a failed node booting again moves on
+		{PhaseInstalling, PhaseInstalling},
+		{PhasePoweringOn, PhasePoweringOn}, // the orchestrator's retry starts over
+	}
+	for i, s := range steps {
+		at = at.Add(time.Second)
+		cur, _ = advance(cur, Event{Phase: s.p, At: at})
+		if cur.phase != s.want {
+			t.Fatalf("step %d (%s): phase %s, want %s", i, s.p, cur.phase, s.want)
+		}
+	}
+}

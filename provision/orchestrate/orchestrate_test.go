@@ -235,6 +235,13 @@ func TestInstalledNodeBootsLocallyUntilReinstall(t *testing.T) {
 	if a, _ := h.o.BootAction(ctx, "n-01"); a != httpboot.ActionLocalBoot {
 		t.Fatal("installed node must boot locally")
 	}
+	// Its reboot goes through DHCP again: it must still boot locally.
+	if _, err := h.store.Record(ctx, events.Event{Node: "n-01", Source: events.SourceDHCP, Type: "dhcp.ack", Phase: events.PhaseDHCP, Percent: -1}); err != nil {
+		t.Fatal(err)
+	}
+	if a, _ := h.o.BootAction(ctx, "n-01"); a != httpboot.ActionLocalBoot {
+		t.Fatal("installed node that PXE boots again must still boot locally")
+	}
 	// Installed: the orchestrator sets the disk as persistent boot device.
 	deadline := time.Now().Add(5 * time.Second)
 	for !strings.Contains(h.bmcs.callsOf("n-01"), "boot-disk-persistent=true") && time.Now().Before(deadline) {
