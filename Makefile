@@ -15,7 +15,7 @@ BIN     := bin/racklift
 # zones on a USB live image without /usr/share/zoneinfo.
 TAGS    := timetzdata
 
-.PHONY: help build demo test unit integration deps lint fmt vet staticcheck bench fuzz clean ci
+.PHONY: help build demo e2e test unit integration deps lint fmt vet staticcheck bench fuzz clean ci
 
 help: ## list targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -24,8 +24,13 @@ build: ## build the static binary bin/racklift
 	CGO_ENABLED=0 $(GO) build -trimpath -tags $(TAGS) -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/racklift
 	@echo "built $(BIN) ($(VERSION))"
 
-demo: build ## run racklift's main job on the embedded demo plan
+demo: deps build ## a live virtual site: QEMU VMs + ipmi_sim BMCs + racklift serve; dashboard on 127.0.0.1:8081 (root; Ctrl-C stops)
 	./$(BIN) demo
+	CGO_ENABLED=1 $(GO) test -c -tags integration -o bin/e2e.test ./hack/e2e
+	cd hack/e2e && RACKLIFT_DEMO=1 ../../bin/e2e.test -test.run '^TestDemo$$' -test.v -test.timeout 0
+
+e2e: deps ## the virtual-site end-to-end test (E2E_NODES=N, default 2: BIOS + UEFI); part of make test
+	CGO_ENABLED=1 $(GO) test -tags integration -count=1 -v -timeout 20m ./hack/e2e
 
 test: deps lint unit integration ## run every test (installs the Debian packages tests need)
 

@@ -302,7 +302,7 @@ func serve(ctx context.Context, c *serveConfig, e *env) error {
 	}
 	if tftpConn != nil {
 		g.Go(func() error {
-			return (&boottftp.Server{Files: ipxe.FS(), Rec: store, Log: log.With("svc", "tftp")}).Serve(gctx, tftpConn)
+			return (&boottftp.Server{Files: ipxe.FS(), Rec: nodeNamer{p: p, rec: store}, Log: log.With("svc", "tftp")}).Serve(gctx, tftpConn)
 		})
 	}
 	if !c.noRA {
@@ -405,6 +405,22 @@ func (h planHosts) HostByMAC(mac net.HardwareAddr) (dhcp.Host, bool) {
 		host.DNS = append(host.DNS, net.IP(d.AsSlice()))
 	}
 	return host, true
+}
+
+// nodeNamer fills in the node name of events that only know the MAC (TFTP
+// sees the MAC in the requested path), so they show in the node's timeline.
+type nodeNamer struct {
+	p   *plan.Plan
+	rec events.Recorder
+}
+
+func (n nodeNamer) Record(ctx context.Context, ev events.Event) (events.Event, error) {
+	if ev.Node == "" && ev.MAC != "" {
+		if node, ok := n.p.NodeByMAC(ev.MAC); ok {
+			ev.Node = node.Name
+		}
+	}
+	return n.rec.Record(ctx, ev)
 }
 
 // bootRenderer adapts the renderer for httpboot (the real files, with the

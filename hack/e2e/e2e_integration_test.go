@@ -1,0 +1,398 @@
+//go:build integration
+
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/racklift/racklift/hack/testbed"
+	"github.com/racklift/racklift/webui"
+)
+
+func need(t *testing.T, bins ...string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("end-to-end tests need root (network namespaces, QEMU taps)")
+	}
+	for _, b := range bins {
+		if _, err := exec.LookPath(b); err != nil {
+			t.Skipf("%s not installed (make deps): %v", b, err)
+		}
+	}
+}
+
+func buildRacklift(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "racklift")
+	cmd := exec.Command("go", "build", "-o", bin, "../../cmd/racklift")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build racklift: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func copyFile(t *testing.T, src, dst string) {
+	t.Helper()
+	b, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dst, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func readTrim(path string) string {
+	b, _ := os.ReadFile(path)
+	return strings.TrimSpace(string(b))
+}
+
+// bmc is one node's ipmi_sim and the VM its chassis control powers.
+type bmc struct {
+	node Node
+	dir  string
+
+	mu      sync.Mutex
+	vm      *testbed.VM
+	vms     []*testbed.VM // every power-on, in order
+	powerOn []time.Time
+}
+
+func (b *bmc) current() *testbed.VM {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.vm
+}
+
+// startBMC starts ipmi_sim for the node inside the namespace.
+func startBMC(ctx context.Context, t *testing.T, ns *testbed.Netns, n Node) *bmc {
+	t.Helper()
+	dir := t.TempDir()
+	b := &bmc{node: n, dir: dir}
+	files := map[string]string{
+		"chassis.sh": ChassisScript,
+		"lan.conf":   LanConf(n.Name, n.BMCAddr, filepath.Join(dir, "chassis.sh")),
+		"bmc.emu":    BMCEmu,
+	}
+	for f, body := range files {
+		if err := os.WriteFile(filepath.Join(dir, f), []byte(body), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Mkdir(filepath.Join(dir, "state"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	logf, err := os.Create(filepath.Join(dir, "ipmi_sim.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { logf.Close() })
+	cmd := ns.Run(ctx, "ipmi_sim", "-c", filepath.Join(dir, "lan.conf"), "-f", filepath.Join(dir, "bmc.emu"), "-s", filepath.Join(dir, "state"), "-n")
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("ipmi_sim: %v", err)
+	}
+	// Wait until it answers.
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		out, err := ns.Run(ctx, "ipmitool", "-I", "lanplus", "-C", "3", "-H", n.BMCAddr, "-U", "admin", "-P", "e2e-bmc-password", "chassis", "power", "status").CombinedOutput()
+		if err == nil && strings.Contains(string(out), "Chassis Power") {
+			return b
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	t.Fatalf("ipmi_sim for %s did not answer", n.Name)
+	return nil
+}
+
+// reconcile turns the BMC's chassis state into VM power: a power-on
+// request (power 1 with a new generation) starts the VM (restarting it if
+// it runs), power 0 stops it, and a VM that powered itself off is reported
+// off to the BMC.
+func (b *bmc) reconcile(ctx context.Context, t *testing.T, ns *testbed.Netns, disk, vars string) {
+	lastGen := "0"
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		power, gen := readTrim(filepath.Join(b.dir, "power")), readTrim(filepath.Join(b.dir, "gen"))
+		vm := b.current()
+		running := vm != nil
+		if running {
+			if _, exited := vm.Exited(); exited {
+				running = false
+				if gen == lastGen {
+					_ = os.WriteFile(filepath.Join(b.dir, "power"), []byte("0\n"), 0o644)
+					power = "0"
+				}
+			}
+		}
+		switch {
+		case power == "1" && gen != "" && gen != lastGen:
+			if running {
+				vm.Kill()
+			}
+			lastGen = gen
+			fw := testbed.BIOS
+			if b.node.UEFI {
+				fw = testbed.UEFI
+			}
+			nv := testbed.StartVM(t, ns, testbed.VMOptions{Name: b.node.Name, MAC: b.node.MAC, Firmware: fw,
+				DiskPath: disk, DiskMB: 16, VarsPath: vars, MemMB: 512, TapName: "tap" + b.node.MAC[len(b.node.MAC)-2:]})
+			b.mu.Lock()
+			b.vm = nv
+			b.vms = append(b.vms, nv)
+			b.powerOn = append(b.powerOn, time.Now())
+			b.mu.Unlock()
+		case power == "0" && running:
+			vm.Kill()
+		}
+	}
+}
+
+// api calls racklift's admin API inside the namespace (with curl: Go's
+// HTTP transport dials on goroutines that would not be in the namespace).
+func api(ns *testbed.Netns, path string, out any) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	b, err := ns.Run(ctx, "curl", "-sf", "--max-time", "10", "http://127.0.0.1:8081"+path).Output()
+	if err != nil {
+		return fmt.Errorf("GET %s: %w", path, err)
+	}
+	return json.Unmarshal(b, out)
+}
+
+func nodeCount() int {
+	if v, err := strconv.Atoi(os.Getenv("E2E_NODES")); err == nil && v > 0 && v <= 16 {
+		return v
+	}
+	return 2
+}
+
+// site is a running virtual site: namespace, BMCs powering VMs, racklift serve.
+type site struct {
+	ns    *testbed.Netns
+	bin   string
+	nodes []Node
+	bmcs  []*bmc
+}
+
+// startSite builds racklift and the payload, then starts the namespace,
+// one ipmi_sim per node (whose chassis control powers its VM) and
+// racklift serve (authoritative DHCP on br0, dashboard on the namespace's
+// 127.0.0.1:8081). Everything stops when the test ends.
+func startSite(ctx context.Context, t *testing.T, n int) *site {
+	t.Helper()
+	bin := buildRacklift(t)
+	cache, err := testbed.DefaultCacheDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	kernel, initrd := testbed.BuildPayload(t, cache)
+	work := t.TempDir()
+	media := filepath.Join(work, "media")
+	if err := os.Mkdir(media, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	copyFile(t, kernel, filepath.Join(media, "vmlinuz"))
+	copyFile(t, initrd, filepath.Join(media, "initrd.gz"))
+	nodes := Nodes(n)
+	planFile, secretsFile := filepath.Join(work, "plan.yaml"), filepath.Join(work, "secrets.yaml")
+	if err := os.WriteFile(planFile, []byte(Plan(nodes)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(secretsFile, []byte(Secrets), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	profiles, err := filepath.Abs("testdata/profiles")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	ns := testbed.NewNetns(t, "e2e", "10.99.0.1/24", "fd00:99::1/64")
+	bmcs := make([]*bmc, len(nodes))
+	for i, n := range nodes {
+		bmcs[i] = startBMC(ctx, t, ns, n)
+		disk, vars := filepath.Join(work, n.Name+".img"), filepath.Join(work, n.Name+"-vars.fd")
+		go bmcs[i].reconcile(ctx, t, ns, disk, vars)
+	}
+
+	serveArgs := []string{"serve", "--plan", planFile, "--secrets", secretsFile, "--interface", "br0",
+		"--state-dir", filepath.Join(work, "state"), "--dhcp-mode", "authoritative", "--probe-wait", "3s",
+		"--profiles-dir", profiles, "--media", "testbed=" + media, "--admin-listen", "127.0.0.1:8081"}
+	if os.Getenv("E2E_NO_RA") == "1" {
+		serveArgs = append(serveArgs, "--no-ra")
+	}
+	serveLog, err := os.Create(filepath.Join(work, "serve.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	serve := ns.Run(ctx, bin, serveArgs...)
+	serve.Stdout, serve.Stderr = serveLog, serveLog
+	if err := serve.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			_ = serveLog.Sync()
+			b, _ := os.ReadFile(serveLog.Name())
+			if len(b) > 6000 {
+				b = b[len(b)-6000:]
+			}
+			t.Logf("serve.log tail:\n%s", b)
+			for _, b := range bmcs {
+				t.Logf("%s BMC calls: %s", b.node.Name, readTrim(filepath.Join(b.dir, "calls.log")))
+			}
+		}
+	})
+	var health map[string]any
+	deadline := time.Now().Add(30 * time.Second)
+	for api(ns, "/healthz", &health) != nil {
+		if time.Now().After(deadline) {
+			t.Fatal("racklift serve did not come up")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return &site{ns: ns, bin: bin, nodes: nodes, bmcs: bmcs}
+}
+
+// TestInstallSite is the whole flow: racklift install --all takes every
+// node from planned to installed through its real BMC (ipmi_sim), DHCP,
+// TFTP (UEFI) and HTTP, and the second PXE boot of each node boots locally.
+func TestInstallSite(t *testing.T) {
+	need(t, "ipmi_sim", "ipmitool", "qemu-system-x86_64", "curl")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	st := startSite(ctx, t, nodeCount())
+	ns, bin, nodes, bmcs := st.ns, st.bin, st.nodes, st.bmcs
+
+	start := time.Now()
+	out, err := ns.Run(ctx, bin, "install", "--all", "--server", "http://127.0.0.1:8081", "--stagger", "1s").CombinedOutput()
+	if err != nil {
+		t.Fatalf("racklift install: %v\n%s", err, out)
+	}
+	t.Logf("%s", bytes.TrimSpace(out))
+
+	// Wait until every node is installed and has booted locally once.
+	var got []webui.NodeJSON
+	localBoot := map[string]bool{}
+	lastLog := time.Now()
+	for {
+		if err := api(ns, "/api/v1/nodes", &got); err != nil {
+			t.Fatal(err)
+		}
+		done := 0
+		for _, n := range got {
+			if n.Phase == "failed" {
+				t.Fatalf("%s failed: %s", n.Name, n.Failed)
+			}
+			if !localBoot[n.Name] {
+				var d webui.NodeJSON
+				if err := api(ns, "/api/v1/nodes/"+n.Name+"?limit=500", &d); err == nil {
+					for _, e := range d.Events {
+						if e.Type == "http.local-boot" {
+							localBoot[n.Name] = true
+						}
+					}
+				}
+			}
+			if localBoot[n.Name] {
+				done++
+			}
+		}
+		if done == len(nodes) {
+			break
+		}
+		if time.Since(lastLog) > 30*time.Second {
+			lastLog = time.Now()
+			var st []string
+			for _, n := range got {
+				last := ""
+				if n.LastEvent != nil {
+					last = n.LastEvent.Type
+				}
+				st = append(st, fmt.Sprintf("%s=%s(%s)", n.Name, n.Phase, last))
+			}
+			t.Logf("%s: %s", time.Since(start).Round(time.Second), strings.Join(st, " "))
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("timed out; nodes: %+v", got)
+		}
+		time.Sleep(2 * time.Second)
+	}
+	t.Logf("%d nodes installed and booted locally in %s", len(nodes), time.Since(start).Round(time.Second))
+
+	for i, n := range nodes {
+		var d webui.NodeJSON
+		if err := api(ns, "/api/v1/nodes/"+n.Name+"?limit=500", &d); err != nil {
+			t.Fatal(err)
+		}
+		// The recorded per-phase times are present, BMC and BIOS included.
+		for _, ph := range []string{"bmc-checked", "bios-ok", "powering-on", "dhcp", "ipxe", "kernel", "installing", "installed"} {
+			if _, ok := d.Durations[ph]; !ok {
+				t.Errorf("%s: no time recorded for phase %s (have %v)", n.Name, ph, d.Durations)
+			}
+		}
+		// What happened, in order, from the node's point of view.
+		var seen []string
+		at := map[string]time.Time{}
+		for _, e := range d.Events {
+			if _, ok := at[e.Type]; !ok {
+				at[e.Type] = e.At
+				seen = append(seen, e.Type)
+			}
+		}
+		want := []string{"bmc.checked", "bmc.power", "dhcp.offer", "http.ipxe-script", "http.kernel", "http.config", "install.pre", "install.installed", "http.local-boot"}
+		if n.UEFI {
+			want = append(want, "tftp.done")
+		}
+		for _, w := range want {
+			if _, ok := at[w]; !ok {
+				t.Errorf("%s: no %s event; saw %v", n.Name, w, seen)
+			}
+		}
+		// The installer stand-in wrote its marker on this node's own disk.
+		if vm := bmcs[i].current(); vm != nil {
+			head, err := vm.DiskHead(64)
+			if err != nil || !bytes.HasPrefix(head, []byte(testbed.DiskMarker(n.Name))) {
+				t.Errorf("%s: disk marker %q, %v", n.Name, head, err)
+			}
+		}
+		// The orchestrator set the disk as boot device once installed.
+		if calls := readTrim(filepath.Join(bmcs[i].dir, "calls.log")); !strings.Contains(calls, "set boot") {
+			t.Errorf("%s: BMC never asked to set the boot device: %s", n.Name, calls)
+		}
+		fw := "BIOS"
+		if n.UEFI {
+			fw = "UEFI"
+		}
+		t.Logf("%s (%s): power-on→DHCP %s, →iPXE script %s, →kernel %s, →installed %s",
+			n.Name, fw, at["dhcp.offer"].Sub(at["bmc.power"]).Round(100*time.Millisecond),
+			at["http.ipxe-script"].Sub(at["bmc.power"]).Round(100*time.Millisecond),
+			at["http.kernel"].Sub(at["bmc.power"]).Round(100*time.Millisecond),
+			at["install.installed"].Sub(at["bmc.power"]).Round(100*time.Millisecond))
+	}
+
+	// status shows every node installed (or further) and exits 0.
+	out, err = ns.Run(ctx, bin, "status", "--server", "http://127.0.0.1:8081").CombinedOutput()
+	if err != nil {
+		t.Fatalf("racklift status: %v\n%s", err, out)
+	}
+	t.Logf("racklift status:\n%s", out)
+}

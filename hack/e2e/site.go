@@ -1,0 +1,141 @@
+// Package e2e runs racklift end to end on a virtual site: a network
+// namespace with a bridge, QEMU VMs (BIOS and UEFI) as bare-metal nodes,
+// one OpenIPMI ipmi_sim BMC per VM whose chassis control powers that VM,
+// and `racklift serve` with a generated plan. The tests (build tag
+// integration, root) run `racklift install --all` and assert that every
+// node reaches installed through its real BMC, DHCP, TFTP/HTTP and
+// callbacks, and that its second boot goes to the local disk.
+//
+// E2E_NODES=N (default 2) sets the number of VMs, alternating BIOS and
+// UEFI. E2E_NO_RA=1 turns racklift's IPv6 router advertisements off, to
+// measure what they save.
+package e2e
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Node is one virtual node of the site.
+type Node struct {
+	Name    string
+	MAC     string
+	UEFI    bool
+	BMCAddr string // ipmi_sim listens here (in the namespace), port 623
+}
+
+// Nodes returns n nodes alternating BIOS and UEFI.
+func Nodes(n int) []Node {
+	out := make([]Node, n)
+	for i := range out {
+		out[i] = Node{
+			Name:    fmt.Sprintf("e2e-%02d", i+1),
+			MAC:     fmt.Sprintf("52:54:00:99:e2:%02x", i+1),
+			UEFI:    i%2 == 1,
+			BMCAddr: fmt.Sprintf("127.0.0.%d", 11+i),
+		}
+	}
+	return out
+}
+
+// Plan returns the site's plan: the provisioning network on the bridge,
+// BMCs over IPMI on the namespace's loopback, the testbed profile.
+func Plan(nodes []Node) string {
+	var b strings.Builder
+	b.WriteString(`cluster:
+  name: e2e
+  domain: e2e.racklift.test
+  profile: testbed
+  ha: false
+  ssh_keys: ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE2eTestbedKeyE2eTestbedKeyE2eTest0 e2e@racklift"]
+  root_password_secret: root-hash
+networks:
+  - name: mgmt
+    purpose: management
+    provisioning: true
+    cidr: 10.99.0.0/24
+    gateway: 10.99.0.1
+    dns: [10.99.0.1]
+    allocate: {default: 10.99.0.100}
+  - name: bmc
+    purpose: bmc
+    cidr: 127.0.0.0/8
+defaults:
+  bmc: {driver: ipmi, user: admin, password_secret: bmc}
+  disks: {os: {path: /dev/vda}}
+nodes:
+`)
+	for _, n := range nodes {
+		mode := "legacy"
+		if n.UEFI {
+			mode = "uefi"
+		}
+		fmt.Fprintf(&b, "  - {name: %s, roles: [compute], mac: %q, bmc: {address: %s, port: 623}, bios: {boot_mode: %s}}\n", n.Name, n.MAC, n.BMCAddr, mode)
+	}
+	return b.String()
+}
+
+// Secrets is the site's secrets file (mode 0600 when written).
+const Secrets = `root-hash: "$6$e2esalt0$Wm8Tq3Yk0hS1b2c3d4e5f6g7h8i9j0k1l2m3n4o5p6q7r8s9t0u1v2w3x4y5z6A7B8C9D0E1F2G3H4I5J6K7L"
+bmc: e2e-bmc-password
+`
+
+// ChassisScript is ipmi_sim's chassis_control program. It records the
+// power state and boot device the BMC was asked for in files next to
+// itself; the test bed's reconciler turns them into QEMU power actions
+// (start, stop, restart on each power-on request).
+const ChassisScript = `#!/bin/sh
+D=$(dirname "$0")
+echo "$*" >> "$D/calls.log"
+op=$1; shift
+case $op in
+get)
+	for p in "$@"; do
+		case $p in
+		power) echo "power:$(cat "$D/power" 2>/dev/null || echo 0)";;
+		boot) echo "boot:$(cat "$D/boot" 2>/dev/null || echo default)";;
+		*) echo "$p:0";;
+		esac
+	done;;
+set)
+	while [ $# -ge 2 ]; do
+		case $1 in
+		power)
+			echo "$2" > "$D/power"
+			if [ "$2" = 1 ]; then
+				g=$(cat "$D/gen" 2>/dev/null || echo 0)
+				echo $((g + 1)) > "$D/gen"
+			fi;;
+		reset)
+			g=$(cat "$D/gen" 2>/dev/null || echo 0)
+			echo $((g + 1)) > "$D/gen"
+			echo 1 > "$D/power";;
+		boot) echo "$2" > "$D/boot";;
+		esac
+		shift 2
+	done;;
+esac
+exit 0
+`
+
+// LanConf is ipmi_sim's configuration for one BMC.
+func LanConf(name, addr, chassis string) string {
+	return fmt.Sprintf(`name "%s"
+set_working_mc 0x20
+  startlan 1
+    addr %s 623
+    priv_limit admin
+    allowed_auths_admin none md2 md5 straight
+    guid a123456789abcdefa123456789abcdef
+  endlan
+  chassis_control "%s"
+  user 2 true "admin" "e2e-bmc-password" admin 10 none md2 md5 straight
+`, name, addr, chassis)
+}
+
+// BMCEmu is ipmi_sim's emulator commands for one BMC.
+const BMCEmu = `mc_setbmc 0x20
+mc_add 0x20 0 no-device-sdrs 0x23 9 8 0x9f 0x1291 0xf02 persist_sdr
+sel_enable 0x20 1000 0x0a
+mc_enable 0x20
+`
