@@ -95,6 +95,7 @@ func (a *API) Handler() http.Handler {
 	}
 	r := chi.NewRouter()
 	r.Get("/healthz", a.healthz)
+	r.With(a.auth).Method(http.MethodGet, "/metrics", a.metricsHandler())
 	r.Route("/api/v1", func(r chi.Router) {
 		r.Use(a.auth)
 		r.Get("/cluster", a.cluster)

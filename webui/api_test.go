@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -444,5 +445,41 @@ func TestEventsNeedToken(t *testing.T) {
 	ch := e.openSSE(ctx, "?token=tok")
 	if ev := next(t, ch); ev.id != "1" {
 		t.Errorf("events with ?token=: %+v", ev)
+	}
+}
+
+func TestMetrics(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	node := e.api.Plan.Nodes[0].Name
+	for _, ph := range []events.Phase{events.PhasePoweringOn, events.PhaseDHCP, events.PhaseInstalling} {
+		if _, err := e.store.Record(ctx, events.Event{Node: node, Source: events.SourceInstaller, Type: "t", Phase: ph, Percent: -1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, _, b := e.do(http.MethodGet, "/metrics", "")
+	body := string(b)
+	if code != http.StatusOK {
+		t.Fatalf("%d %s", code, body)
+	}
+	for _, want := range []string{
+		`racklift_nodes{phase="installing"} 1`,
+		fmt.Sprintf(`racklift_nodes{phase="planned"} %d`, len(e.api.Plan.Nodes)-1),
+		`racklift_phase_seconds_total{phase="dhcp"}`,
+		`racklift_events_total 3`,
+		`racklift_install_attempts_total 1`,
+		`racklift_store_up 1`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics lack %q:\n%s", want, body)
+		}
+	}
+	// With an admin token, /metrics needs it too.
+	e2 := newEnv(t, func(a *webui.API) { a.Token = "tok-metrics-123" })
+	if code, _, _ := e2.do(http.MethodGet, "/metrics", ""); code != http.StatusUnauthorized {
+		t.Fatalf("metrics without token: %d", code)
+	}
+	if code, _, _ := e2.do(http.MethodGet, "/metrics", "", "Authorization", "Bearer tok-metrics-123"); code != http.StatusOK {
+		t.Fatalf("metrics with token: %d", code)
 	}
 }
