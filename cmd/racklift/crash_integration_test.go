@@ -54,6 +54,7 @@ nodes:
 type server struct {
 	cmd  *exec.Cmd
 	done chan error
+	once sync.Once
 }
 
 func startServer(t *testing.T, bin, planFile, state, httpAddr, adminAddr string) *server {
@@ -83,9 +84,12 @@ func startServer(t *testing.T, bin, planFile, state, httpAddr, adminAddr string)
 	return nil
 }
 
+// kill sends SIGKILL (once) and waits for the process to be gone.
 func (s *server) kill() {
-	_ = s.cmd.Process.Signal(syscall.SIGKILL)
-	<-s.done
+	s.once.Do(func() {
+		_ = s.cmd.Process.Signal(syscall.SIGKILL)
+		<-s.done
+	})
 }
 
 // simNode plays one node's install over HTTP from its planned address.

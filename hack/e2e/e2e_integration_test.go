@@ -198,6 +198,13 @@ type site struct {
 // racklift serve (authoritative DHCP on br0, dashboard on the namespace's
 // 127.0.0.1:8081). Everything stops when the test ends.
 func startSite(ctx context.Context, t *testing.T, n int) *site {
+	return startSiteMode(ctx, t, n, "authoritative")
+}
+
+// startSiteMode is startSite with a DHCP mode. In proxy mode a dnsmasq
+// plays the site's own DHCP server (addresses only, no boot options), as on
+// a customer LAN, and racklift only answers PXE.
+func startSiteMode(ctx context.Context, t *testing.T, n int, mode string) *site {
 	t.Helper()
 	bin := buildRacklift(t)
 	cache, err := testbed.DefaultCacheDir()
@@ -234,10 +241,22 @@ func startSite(ctx context.Context, t *testing.T, n int) *site {
 	}
 
 	serveArgs := []string{"serve", "--plan", planFile, "--secrets", secretsFile, "--interface", "br0",
-		"--state-dir", filepath.Join(work, "state"), "--dhcp-mode", "authoritative", "--probe-wait", "3s",
+		"--state-dir", filepath.Join(work, "state"), "--dhcp-mode", mode, "--probe-wait", "3s",
 		"--profiles-dir", profiles, "--media", "testbed=" + media, "--admin-listen", "127.0.0.1:8081"}
 	if os.Getenv("E2E_NO_RA") == "1" {
 		serveArgs = append(serveArgs, "--no-ra")
+	}
+	if mode == "proxy" {
+		dm := ns.Run(ctx, "dnsmasq", "--no-daemon", "--port=0", "--conf-file=/dev/null", "--interface=br0", "--bind-interfaces",
+			"--dhcp-range=10.99.0.150,10.99.0.199,255.255.255.0,1h", "--no-ping", "--dhcp-leasefile="+filepath.Join(work, "site.leases"))
+		dmLog, err := os.Create(filepath.Join(work, "site-dhcp.log"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		dm.Stdout, dm.Stderr = dmLog, dmLog
+		if err := dm.Start(); err != nil {
+			t.Fatalf("site DHCP server (dnsmasq): %v", err)
+		}
 	}
 	serveLog, err := os.Create(filepath.Join(work, "serve.log"))
 	if err != nil {
@@ -275,11 +294,23 @@ func startSite(ctx context.Context, t *testing.T, n int) *site {
 // TestInstallSite is the whole flow: racklift install --all takes every
 // node from planned to installed through its real BMC (ipmi_sim), DHCP,
 // TFTP (UEFI) and HTTP, and the second PXE boot of each node boots locally.
-func TestInstallSite(t *testing.T) {
+func TestInstallSite(t *testing.T) { installSite(t, "authoritative", nodeCount()) }
+
+// TestInstallSiteProxy is the same beside the site's own DHCP server:
+// addresses come from it, racklift (proxy mode) only answers PXE. One BIOS
+// node: OVMF's own PXE client does not yet complete a boot through
+// racklift's proxyDHCP (it loops in DHCP; see the issue notes), so UEFI is
+// covered in authoritative mode only.
+func TestInstallSiteProxy(t *testing.T) {
+	need(t, "dnsmasq")
+	installSite(t, "proxy", 1)
+}
+
+func installSite(t *testing.T, mode string, n int) {
 	need(t, "ipmi_sim", "ipmitool", "qemu-system-x86_64", "curl")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	st := startSite(ctx, t, nodeCount())
+	st := startSiteMode(ctx, t, n, mode)
 	ns, bin, nodes, bmcs := st.ns, st.bin, st.nodes, st.bmcs
 
 	start := time.Now()
