@@ -68,5 +68,13 @@ fuzz: ## fuzz the plan loader, DHCP and ISO parsers (60 s each; corpora in testd
 	$(GO) test -run '^$$' -fuzz FuzzProcess -fuzztime 60s ./boot/dhcp
 	$(GO) test -run '^$$' -fuzz FuzzISO -fuzztime 60s -fuzzminimizetime 1s ./boot/media
 
+.PHONY: live-image test-live
+
+live-image: build ## build the USB live image out/racklift-live.iso (root; a few minutes, downloads cached)
+	hack/live/build.sh
+
+test-live: live-image ## boot the live image in QEMU (BIOS, UEFI, safe mode); slow, so not part of make test
+	hack/live/test.sh
+
 clean: ## remove build output
 	rm -rf bin

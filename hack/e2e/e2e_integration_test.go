@@ -187,10 +187,13 @@ func nodeCount() int {
 
 // site is a running virtual site: namespace, BMCs powering VMs, racklift serve.
 type site struct {
-	ns    *testbed.Netns
-	bin   string
-	nodes []Node
-	bmcs  []*bmc
+	ns       *testbed.Netns
+	bin      string
+	nodes    []Node
+	bmcs     []*bmc
+	plan     string // plan file
+	secrets  string // secrets file
+	profiles string // --profiles-dir
 }
 
 // startSite builds racklift and the payload, then starts the namespace,
@@ -288,7 +291,7 @@ func startSiteMode(ctx context.Context, t *testing.T, n int, mode string) *site 
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	return &site{ns: ns, bin: bin, nodes: nodes, bmcs: bmcs}
+	return &site{ns: ns, bin: bin, nodes: nodes, bmcs: bmcs, plan: planFile, secrets: secretsFile, profiles: profiles}
 }
 
 // TestInstallSite is the whole flow: racklift install --all takes every
@@ -426,4 +429,54 @@ func installSite(t *testing.T, mode string, n int) {
 		t.Fatalf("racklift status: %v\n%s", err, out)
 	}
 	t.Logf("racklift status:\n%s", out)
+}
+
+// TestBMCPowerOnBoots: the engineer's own command, `racklift bmc bootdev
+// pxe` + `racklift bmc power on`, goes through ipmi_sim to the chassis
+// control, which starts the VM, and the VM PXE-boots through racklift serve
+// into the installer (no install run is started).
+func TestBMCPowerOnBoots(t *testing.T) {
+	need(t, "ipmi_sim", "ipmitool", "qemu-system-x86_64", "curl")
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	defer cancel()
+	st := startSite(ctx, t, 1)
+	n := st.nodes[0]
+	for _, args := range [][]string{
+		{"bmc", "status", n.Name},
+		{"bmc", "bootdev", "pxe", n.Name},
+		{"bmc", "power", "on", n.Name},
+	} {
+		args = append(args, "--plan", st.plan, "--secrets", st.secrets, "--profiles-dir", st.profiles)
+		out, err := st.ns.Run(ctx, st.bin, args...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("racklift %v: %v\n%s", args, err, out)
+		}
+		t.Logf("racklift %s:\n%s", strings.Join(args[:3], " "), bytes.TrimSpace(out))
+	}
+	if calls := readTrim(filepath.Join(st.bmcs[0].dir, "calls.log")); !strings.Contains(calls, "set boot pxe") || !strings.Contains(calls, "set power 1") {
+		t.Fatalf("chassis control calls: %s", calls)
+	}
+	for {
+		var d webui.NodeJSON
+		if err := api(st.ns, "/api/v1/nodes/"+n.Name+"?limit=200", &d); err != nil {
+			t.Fatal(err)
+		}
+		if d.Phase == "installed" || d.Phase == "first-boot" {
+			var types []string
+			for _, e := range d.Events {
+				types = append(types, e.Type)
+			}
+			joined := strings.Join(types, " ")
+			for _, w := range []string{"dhcp.ack", "http.ipxe-script", "http.kernel", "install.installed"} {
+				if !strings.Contains(joined, w) {
+					t.Errorf("no %s event: %s", w, joined)
+				}
+			}
+			return
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("node did not install after bmc power on: phase %s", d.Phase)
+		}
+		time.Sleep(2 * time.Second)
+	}
 }

@@ -554,6 +554,20 @@ func (o *Orchestrator) Run(ctx context.Context) error {
 	o.mu.Unlock()
 	defer o.workers.Wait()
 	live := o.store.Subscribe(ctx)
+	// Reactions to events are not replayed after a crash, so redo the ones
+	// that matter for safety: a node that became ready must not accept its
+	// old token (the process may have died before rotating it).
+	if states, err := o.store.Nodes(ctx); err == nil {
+		for _, st := range states {
+			if st.Phase == events.PhaseReady {
+				if _, err := o.store.RotateToken(ctx, st.Name); err != nil {
+					o.log.Error("rotate token", "node", st.Name, "err", err)
+				}
+			}
+		}
+	} else {
+		return fmt.Errorf("read node states: %w", err)
+	}
 	if run, ok, err := o.store.ActiveRun(ctx); err != nil {
 		return fmt.Errorf("resume run: %w", err)
 	} else if ok {

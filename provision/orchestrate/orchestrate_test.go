@@ -397,3 +397,36 @@ func TestRunLeavesBootingNodesAlone(t *testing.T) {
 		t.Fatal(st.Phase)
 	}
 }
+
+// TestRestartRotatesReadyTokens: if racklift died between storing a node's
+// ready event and rotating its token, the next start rotates it.
+func TestRestartRotatesReadyTokens(t *testing.T) {
+	dir := t.TempDir()
+	p, _ := plan.Load("t.yaml", []byte(testPlan), plan.Options{})
+	store, err := events.Open(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	tok, _ := store.Token(ctx, "n-01")
+	if _, err := store.Record(ctx, events.Event{Node: "n-01", Source: events.SourceInstaller, Type: "install.ready", Phase: events.PhaseReady, Percent: 100}); err != nil {
+		t.Fatal(err)
+	}
+	o := New(p, store, nil, secrets{}, Config{Tick: time.Hour}, nil)
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- o.Run(rctx) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		if _, ok, _ := store.NodeForToken(ctx, tok); !ok {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	defer store.Close()
+	if _, ok, _ := store.NodeForToken(ctx, tok); ok {
+		t.Fatal("the old token of a ready node is still valid after a restart")
+	}
+}
