@@ -287,7 +287,7 @@ func serve(ctx context.Context, c *serveConfig, e *env) error {
 		dhcpRec := newAsyncRecorder(store, log.With("svc", "dhcp"), 8192)
 		g.Go(func() error { return dhcpRec.Run(gctx) })
 		resp, err := dhcp.NewResponder(dhcp.Config{Mode: mode, Boot: dhcp.BootConfig{ServerIP: ipn.IP, HTTPBase: serverURL}},
-			planHosts{p: p}, dhcpRec, log.With("svc", "dhcp"))
+			dhcp.PlanHosts{Plan: p}, dhcpRec, log.With("svc", "dhcp"))
 		if err != nil {
 			return fmt.Errorf("dhcp: %w", err)
 		}
@@ -375,36 +375,6 @@ func adminTokenFor(stateDir string, addr net.Addr, e *env) (string, error) {
 	}
 	fmt.Fprintf(e.stdout, "  admin token (shown once, kept in %s): %s\n", path, tok)
 	return tok, nil
-}
-
-// planHosts adapts the immutable plan to the DHCP server's host lookup.
-// Installed is always false: installed nodes still PXE boot into iPXE and
-// get the local-boot script, so the reinstall decision stays with the
-// orchestrator (through httpboot's Policy) and is never made twice.
-type planHosts struct{ p *plan.Plan }
-
-func (h planHosts) HostByMAC(mac net.HardwareAddr) (dhcp.Host, bool) {
-	n, ok := h.p.NodeByMAC(mac.String())
-	if !ok || n.MAC != mac.String() {
-		return dhcp.Host{}, false
-	}
-	a, ok := n.Provisioning()
-	if !ok {
-		return dhcp.Host{}, false
-	}
-	nw := a.Network
-	host := dhcp.Host{Node: n.Name, IP: net.IP(a.Addr.AsSlice()), Mask: nw.Mask(), Domain: h.p.Cluster.Domain, Hostname: n.Name, MTU: nw.MTU}
-	if nw.Gateway.IsValid() && nw.DefaultRoute {
-		host.Gateway = net.IP(nw.Gateway.AsSlice())
-	}
-	dns := nw.DNS
-	if len(dns) == 0 {
-		dns = h.p.Cluster.DNS
-	}
-	for _, d := range dns {
-		host.DNS = append(host.DNS, net.IP(d.AsSlice()))
-	}
-	return host, true
 }
 
 // nodeNamer fills in the node name of events that only know the MAC (TFTP

@@ -66,7 +66,7 @@ func cmdDHCPServer(args []string) error {
 	}
 	resp, err := dhcp.NewResponder(dhcp.Config{Mode: dhcp.Authoritative,
 		Boot: dhcp.BootConfig{ServerIP: net.ParseIP(serverIP), HTTPBase: "http://" + serverIP + ":8080"}},
-		benchHosts{p}, rec, log.With("svc", "dhcp"))
+		dhcp.PlanHosts{Plan: p}, rec, log.With("svc", "dhcp"))
 	if err != nil {
 		return err
 	}
@@ -88,33 +88,6 @@ func cmdDHCPServer(args []string) error {
 	defer stop()
 	fmt.Fprintln(os.Stderr, "bench dhcp-server ready")
 	return (&dhcp.Server{Conn: conn, Handler: resp, Log: log.With("svc", "dhcp")}).Serve(ctx)
-}
-
-// benchHosts is cmd/racklift's planHosts (not importable from package main).
-type benchHosts struct{ p *plan.Plan }
-
-func (h benchHosts) HostByMAC(mac net.HardwareAddr) (dhcp.Host, bool) {
-	n, ok := h.p.NodeByMAC(mac.String())
-	if !ok || n.MAC != mac.String() {
-		return dhcp.Host{}, false
-	}
-	a, ok := n.Provisioning()
-	if !ok {
-		return dhcp.Host{}, false
-	}
-	nw := a.Network
-	host := dhcp.Host{Node: n.Name, IP: net.IP(a.Addr.AsSlice()), Mask: nw.Mask(), Domain: h.p.Cluster.Domain, Hostname: n.Name, MTU: nw.MTU}
-	if nw.Gateway.IsValid() && nw.DefaultRoute {
-		host.Gateway = net.IP(nw.Gateway.AsSlice())
-	}
-	dns := nw.DNS
-	if len(dns) == 0 {
-		dns = h.p.Cluster.DNS
-	}
-	for _, d := range dns {
-		host.DNS = append(host.DNS, net.IP(d.AsSlice()))
-	}
-	return host, true
 }
 
 // asyncRecorder queues events and records them from one goroutine, so a
