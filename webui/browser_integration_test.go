@@ -21,6 +21,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
+	"github.com/racklift/racklift/hack/testbed"
 	"github.com/racklift/racklift/provision/events"
 	"github.com/racklift/racklift/provision/plan"
 )
@@ -317,7 +318,7 @@ func (b *browser) shot(name string) string {
 func startBrowser(t *testing.T, prefix string) *browser {
 	t.Helper()
 	if _, err := os.Stat(chromiumPath); err != nil {
-		t.Skipf("browser test needs Debian's chromium at %s (apt-get install chromium): %v", chromiumPath, err)
+		testbed.SkipOrFail(t, "browser test needs Debian's chromium at %s (apt-get install chromium): %v", chromiumPath, err)
 	}
 	dir := os.Getenv("RACKLIFT_SCREENSHOTS")
 	if dir == "" {

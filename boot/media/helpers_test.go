@@ -15,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/racklift/racklift/hack/testbed"
 )
 
 // Names used by the test tree.
@@ -82,7 +84,7 @@ func writeTree(t testing.TB, dir string, links bool) map[string][]byte {
 func needXorriso(t testing.TB) {
 	t.Helper()
 	if _, err := exec.LookPath("xorriso"); err != nil {
-		t.Skip("xorriso not installed (Debian package xorriso): skipping tests that build real ISO images")
+		testbed.SkipOrFail(t, "xorriso not installed (Debian package xorriso): skipping tests that build real ISO images")
 	}
 }
 

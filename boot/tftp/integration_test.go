@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/racklift/racklift/boot/ipxe"
+	"github.com/racklift/racklift/hack/testbed"
 	"github.com/racklift/racklift/provision/events"
 )
 
@@ -53,7 +54,7 @@ func lookTool(t *testing.T, name string) string {
 	t.Helper()
 	p, err := exec.LookPath(name)
 	if err != nil {
-		t.Skipf("%s not installed (apt-get install %s): %v", name, name, err)
+		testbed.SkipOrFail(t, "%s not installed (apt-get install %s): %v", name, name, err)
 	}
 	return p
 }

@@ -23,6 +23,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/racklift/racklift/hack/testbed"
 )
 
 // simChassisScript is ipmi_sim's chassis_control program: called as
@@ -73,7 +75,7 @@ func needSimTools(t *testing.T) {
 	t.Helper()
 	for _, bin := range []string{"ipmi_sim", "ipmitool"} {
 		if _, err := exec.LookPath(bin); err != nil {
-			t.Skipf("%s not installed (apt-get install openipmi ipmitool): %v", bin, err)
+			testbed.SkipOrFail(t, "%s not installed (apt-get install openipmi ipmitool): %v", bin, err)
 		}
 	}
 }

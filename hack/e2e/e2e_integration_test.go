@@ -27,7 +27,7 @@ func need(t *testing.T, bins ...string) {
 	}
 	for _, b := range bins {
 		if _, err := exec.LookPath(b); err != nil {
-			t.Skipf("%s not installed (make deps): %v", b, err)
+			testbed.SkipOrFail(t, "%s not installed (make deps): %v", b, err)
 		}
 	}
 }

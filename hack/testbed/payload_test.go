@@ -28,7 +28,7 @@ func TestCPIONewc(t *testing.T) {
 		t.Fatalf("not a newc archive: %q", b[:min(len(b), 120)])
 	}
 	if _, err := exec.LookPath("cpio"); err != nil {
-		t.Skip("no cpio to cross-check with")
+		SkipOrFail(t, "no cpio to cross-check with")
 	}
 	cmd := exec.Command("cpio", "-it", "--quiet")
 	cmd.Stdin = bytes.NewReader(b)
@@ -70,7 +70,7 @@ func TestPayloadArgs(t *testing.T) {
 // TestInitScriptsParse checks the shell scripts' syntax with busybox sh -n.
 func TestInitScriptsParse(t *testing.T) {
 	if _, err := os.Stat(BusyboxPath); err != nil {
-		t.Skip("no busybox")
+		SkipOrFail(t, "no busybox")
 	}
 	for _, f := range []string{"init.sh", "udhcpc.sh"} {
 		if out, err := exec.Command(BusyboxPath, "sh", "-n", f).CombinedOutput(); err != nil {

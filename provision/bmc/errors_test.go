@@ -100,8 +100,12 @@ func TestClassify(t *testing.T) {
 				errors.New("no BiosConfigurationGetter implementations found")),
 			want: KindUnsupported,
 		},
-		"not implemented": {
+		"hasn't been implemented": {
 			err:  errors.New("this feature hasn't been implemented yet"),
+			want: KindUnsupported,
+		},
+		"not implemented (Redfish 501 text)": {
+			err:  errors.New("501: Not Implemented: ComputerSystem.Reset ResetType ForceRestart"),
 			want: KindUnsupported,
 		},
 		"auth wins over unreachable (auto mode)": {

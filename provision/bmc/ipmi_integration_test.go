@@ -22,6 +22,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/racklift/racklift/hack/testbed"
 )
 
 // chassisScript is ipmi_sim's chassis_control program: called as
@@ -71,7 +73,7 @@ func needIPMISim(t *testing.T) {
 	t.Helper()
 	for _, bin := range []string{"ipmi_sim", "ipmitool"} {
 		if _, err := exec.LookPath(bin); err != nil {
-			t.Skipf("%s not installed (apt-get install openipmi ipmitool): %v", bin, err)
+			testbed.SkipOrFail(t, "%s not installed (apt-get install openipmi ipmitool): %v", bin, err)
 		}
 	}
 }

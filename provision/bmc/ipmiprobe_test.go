@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/racklift/racklift/hack/testbed"
 )
 
 // udpPeer listens on 127.0.0.1 and, if answer is set, replies to every
@@ -82,7 +84,7 @@ func TestRefineIPMI(t *testing.T) {
 // fast as unreachable, without waiting for ipmitool's own timeouts.
 func TestIPMISilentBMCUnreachable(t *testing.T) {
 	if _, err := exec.LookPath("ipmitool"); err != nil {
-		t.Skip("ipmitool not installed")
+		testbed.SkipOrFail(t, "ipmitool not installed")
 	}
 	host, port, _ := net.SplitHostPort(udpPeer(t, false))
 	p, err := strconv.Atoi(port)

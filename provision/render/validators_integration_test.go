@@ -26,6 +26,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/racklift/racklift/hack/testbed"
 	"github.com/racklift/racklift/provision/plan"
 )
 
@@ -81,7 +82,7 @@ func filesToValidate(t *testing.T) []validatedFile {
 func TestCloudInitSchema(t *testing.T) {
 	ci, err := exec.LookPath("cloud-init")
 	if err != nil {
-		t.Skip("cloud-init is not installed (apt-get install cloud-init; touch /etc/cloud/cloud-init.disabled)")
+		testbed.SkipOrFail(t, "cloud-init is not installed (apt-get install cloud-init; touch /etc/cloud/cloud-init.disabled)")
 	}
 	if _, err := os.Stat("/etc/cloud/cloud-init.disabled"); err != nil {
 		t.Log("note: /etc/cloud/cloud-init.disabled is missing; create it so cloud-init never configures this host")
@@ -196,12 +197,16 @@ func TestAutoinstallSchema(t *testing.T) {
 	if _, err := os.Stat(schema); errors.Is(err, os.ErrNotExist) {
 		t.Skipf("Subiquity's autoinstall schema is not at %s (CI checks out shared/ beside the repository); skipping", schema)
 	}
-	py, err := exec.LookPath("python3")
-	if err != nil {
-		t.Skip("python3 is not installed")
+	// Debian's interpreter, where python3-jsonschema (make deps) installs;
+	// a python3 earlier on PATH (pyenv) may not have the module.
+	py := "/usr/bin/python3"
+	if _, err := os.Stat(py); err != nil {
+		if py, err = exec.LookPath("python3"); err != nil {
+			testbed.SkipOrFail(t, "python3 is not installed")
+		}
 	}
 	if err := exec.Command(py, "-c", "import jsonschema").Run(); err != nil {
-		t.Skip("python3-jsonschema is not installed (apt-get install python3-jsonschema)")
+		testbed.SkipOrFail(t, "%s has no jsonschema module (apt-get install python3-jsonschema)", py)
 	}
 	dir := t.TempDir()
 	var paths, names []string
