@@ -27,35 +27,6 @@ import (
 	"github.com/racklift/racklift/hack/testbed"
 )
 
-// simChassisScript is ipmi_sim's chassis_control program: called as
-// "get parm..." (prints "parm:value" lines) or "set parm value...". It keeps
-// power and boot device in files next to itself and logs every call.
-// (Copied from provision/bmc/ipmi_integration_test.go.)
-const simChassisScript = `#!/bin/sh
-D=$(dirname "$0")
-echo "$*" >> "$D/calls.log"
-op=$1; shift
-case $op in
-get)
-	for p in "$@"; do
-		case $p in
-		power) echo "power:$(cat "$D/power" 2>/dev/null || echo 0)";;
-		boot) echo "boot:$(cat "$D/boot" 2>/dev/null || echo default)";;
-		*) echo "$p:0";;
-		esac
-	done;;
-set)
-	while [ $# -ge 2 ]; do
-		case $1 in
-		power) echo "$2" > "$D/power";;
-		boot) echo "$2" > "$D/boot";;
-		esac
-		shift 2
-	done;;
-esac
-exit 0
-`
-
 // simPassword is the admin password of every ipmi_sim.
 const simPassword = "lab-bmc-pw"
 
@@ -91,85 +62,12 @@ func simFreePort(t *testing.T, addr string) int {
 	return pc.LocalAddr().(*net.UDPAddr).Port
 }
 
-// rmcpAuthCaps is an IPMI v1.5 "Get Channel Authentication Capabilities"
-// request over RMCP: it needs no session, so any answer means "up".
-var rmcpAuthCaps = []byte{
-	0x06, 0x00, 0xff, 0x07, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
-	0x09, 0x20, 0x18, 0xc8, 0x81, 0x00, 0x38, 0x8e, 0x04, 0xb5,
-}
-
-// simAnswers reports whether an IPMI BMC answers at addr within timeout.
-func simAnswers(addr string, timeout time.Duration) bool {
-	conn, err := net.Dial("udp", addr)
-	if err != nil {
-		return false
-	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(timeout))
-	if _, err := conn.Write(rmcpAuthCaps); err != nil {
-		return false
-	}
-	buf := make([]byte, 512)
-	n, err := conn.Read(buf)
-	return err == nil && n >= 4 && buf[0] == 0x06
-}
-
 // startIPMISim starts one ipmi_sim on addr (127.0.0.x) and a free port, and
 // stops it by PID in t.Cleanup.
 func startIPMISim(t *testing.T, name, addr string) *ipmiSim {
 	t.Helper()
-	dir := t.TempDir()
-	s := &ipmiSim{dir: dir, addr: addr, port: simFreePort(t, addr)}
-	script := filepath.Join(dir, "chassis.sh")
-	lan := fmt.Sprintf(`name "%s"
-set_working_mc 0x20
-  startlan 1
-    addr %s %d
-    priv_limit admin
-    allowed_auths_admin none md2 md5 straight
-    guid a123456789abcdefa123456789abcdef
-  endlan
-  chassis_control "%s"
-  user 2 true "admin" "%s" admin 10 none md2 md5 straight
-`, name, addr, s.port, script, simPassword)
-	emu := `mc_setbmc 0x20
-mc_add 0x20 0 no-device-sdrs 0x23 9 8 0x9f 0x1291 0xf02 persist_sdr
-sel_enable 0x20 1000 0x0a
-mc_enable 0x20
-`
-	for f, body := range map[string]string{"chassis.sh": simChassisScript, "lan.conf": lan, "bmc.emu": emu} {
-		if err := os.WriteFile(filepath.Join(dir, f), []byte(body), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := os.Mkdir(filepath.Join(dir, "state"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	logf, err := os.Create(filepath.Join(dir, "sim.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command("ipmi_sim", "-c", filepath.Join(dir, "lan.conf"), "-f", filepath.Join(dir, "bmc.emu"),
-		"-s", filepath.Join(dir, "state"), "-n")
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	pid := cmd.Process.Pid
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill() // by PID: only the ipmi_sim this test started
-		_ = cmd.Wait()
-		_ = logf.Close()
-		t.Logf("stopped ipmi_sim %s pid %d", name, pid)
-	})
-	hp := net.JoinHostPort(addr, fmt.Sprint(s.port))
-	deadline := time.Now().Add(5 * time.Second)
-	for !simAnswers(hp, 200*time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("ipmi_sim %s on %s did not come up: %s", name, hp, s.file("sim.log"))
-		}
-	}
-	return s
+	port := simFreePort(t, addr)
+	return &ipmiSim{dir: testbed.StartIPMISim(t, name, addr, port, simPassword), addr: addr, port: port}
 }
 
 // runReal runs "racklift ARGS..." in-process through run(), with the real

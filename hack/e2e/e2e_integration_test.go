@@ -81,17 +81,8 @@ func startBMC(ctx context.Context, t *testing.T, ns *testbed.Netns, n Node) *bmc
 	t.Helper()
 	dir := t.TempDir()
 	b := &bmc{node: n, dir: dir}
-	files := map[string]string{
-		"chassis.sh": ChassisScript,
-		"lan.conf":   LanConf(n.Name, n.BMCAddr, filepath.Join(dir, "chassis.sh")),
-		"bmc.emu":    BMCEmu,
-	}
-	for f, body := range files {
-		if err := os.WriteFile(filepath.Join(dir, f), []byte(body), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := os.Mkdir(filepath.Join(dir, "state"), 0o755); err != nil {
+	args, err := testbed.IPMISimConfig(dir, n.Name, n.BMCAddr, 623, BMCPassword)
+	if err != nil {
 		t.Fatal(err)
 	}
 	logf, err := os.Create(filepath.Join(dir, "ipmi_sim.log"))
@@ -99,7 +90,7 @@ func startBMC(ctx context.Context, t *testing.T, ns *testbed.Netns, n Node) *bmc
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { logf.Close() })
-	cmd := ns.Run(ctx, "ipmi_sim", "-c", filepath.Join(dir, "lan.conf"), "-f", filepath.Join(dir, "bmc.emu"), "-s", filepath.Join(dir, "state"), "-n")
+	cmd := ns.Run(ctx, "ipmi_sim", args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("ipmi_sim: %v", err)
@@ -107,7 +98,7 @@ func startBMC(ctx context.Context, t *testing.T, ns *testbed.Netns, n Node) *bmc
 	// Wait until it answers.
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
-		out, err := ns.Run(ctx, "ipmitool", "-I", "lanplus", "-C", "3", "-H", n.BMCAddr, "-U", "admin", "-P", "e2e-bmc-password", "chassis", "power", "status").CombinedOutput()
+		out, err := ns.Run(ctx, "ipmitool", "-I", "lanplus", "-C", "3", "-H", n.BMCAddr, "-U", "admin", "-P", BMCPassword, "chassis", "power", "status").CombinedOutput()
 		if err == nil && strings.Contains(string(out), "Chassis Power") {
 			return b
 		}

@@ -75,67 +75,9 @@ nodes:
 	return b.String()
 }
 
+// BMCPassword is the admin password of every simulated BMC of the site.
+const BMCPassword = "e2e-bmc-password"
+
 // Secrets is the site's secrets file (mode 0600 when written).
 const Secrets = `root-hash: "$6$e2esalt0$Wm8Tq3Yk0hS1b2c3d4e5f6g7h8i9j0k1l2m3n4o5p6q7r8s9t0u1v2w3x4y5z6A7B8C9D0E1F2G3H4I5J6K7L"
-bmc: e2e-bmc-password
-`
-
-// ChassisScript is ipmi_sim's chassis_control program. It records the
-// power state and boot device the BMC was asked for in files next to
-// itself; the test bed's reconciler turns them into QEMU power actions
-// (start, stop, restart on each power-on request).
-const ChassisScript = `#!/bin/sh
-D=$(dirname "$0")
-echo "$*" >> "$D/calls.log"
-op=$1; shift
-case $op in
-get)
-	for p in "$@"; do
-		case $p in
-		power) echo "power:$(cat "$D/power" 2>/dev/null || echo 0)";;
-		boot) echo "boot:$(cat "$D/boot" 2>/dev/null || echo default)";;
-		*) echo "$p:0";;
-		esac
-	done;;
-set)
-	while [ $# -ge 2 ]; do
-		case $1 in
-		power)
-			echo "$2" > "$D/power"
-			if [ "$2" = 1 ]; then
-				g=$(cat "$D/gen" 2>/dev/null || echo 0)
-				echo $((g + 1)) > "$D/gen"
-			fi;;
-		reset)
-			g=$(cat "$D/gen" 2>/dev/null || echo 0)
-			echo $((g + 1)) > "$D/gen"
-			echo 1 > "$D/power";;
-		boot) echo "$2" > "$D/boot";;
-		esac
-		shift 2
-	done;;
-esac
-exit 0
-`
-
-// LanConf is ipmi_sim's configuration for one BMC.
-func LanConf(name, addr, chassis string) string {
-	return fmt.Sprintf(`name "%s"
-set_working_mc 0x20
-  startlan 1
-    addr %s 623
-    priv_limit admin
-    allowed_auths_admin none md2 md5 straight
-    guid a123456789abcdefa123456789abcdef
-  endlan
-  chassis_control "%s"
-  user 2 true "admin" "e2e-bmc-password" admin 10 none md2 md5 straight
-`, name, addr, chassis)
-}
-
-// BMCEmu is ipmi_sim's emulator commands for one BMC.
-const BMCEmu = `mc_setbmc 0x20
-mc_add 0x20 0 no-device-sdrs 0x23 9 8 0x9f 0x1291 0xf02 persist_sdr
-sel_enable 0x20 1000 0x0a
-mc_enable 0x20
-`
+bmc: ` + BMCPassword + "\n"

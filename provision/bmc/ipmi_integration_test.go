@@ -26,34 +26,6 @@ import (
 	"github.com/racklift/racklift/hack/testbed"
 )
 
-// chassisScript is ipmi_sim's chassis_control program: called as
-// "get parm..." (prints "parm:value" lines) or "set parm value...". It keeps
-// power and boot device in files next to itself and logs every call.
-const chassisScript = `#!/bin/sh
-D=$(dirname "$0")
-echo "$*" >> "$D/calls.log"
-op=$1; shift
-case $op in
-get)
-	for p in "$@"; do
-		case $p in
-		power) echo "power:$(cat "$D/power" 2>/dev/null || echo 0)";;
-		boot) echo "boot:$(cat "$D/boot" 2>/dev/null || echo default)";;
-		*) echo "$p:0";;
-		esac
-	done;;
-set)
-	while [ $# -ge 2 ]; do
-		case $1 in
-		power) echo "$2" > "$D/power";;
-		boot) echo "$2" > "$D/boot";;
-		esac
-		shift 2
-	done;;
-esac
-exit 0
-`
-
 // simBMC is one running ipmi_sim.
 type simBMC struct {
 	dir  string
@@ -99,58 +71,7 @@ func startSim(t *testing.T, name string) *simBMC {
 // startSimOn is startSim on a given port.
 func startSimOn(t *testing.T, name string, port int) *simBMC {
 	t.Helper()
-	dir := t.TempDir()
-	s := &simBMC{dir: dir, port: port}
-	script := filepath.Join(dir, "chassis.sh")
-	lan := fmt.Sprintf(`name "%s"
-set_working_mc 0x20
-  startlan 1
-    addr 127.0.0.1 %d
-    priv_limit admin
-    allowed_auths_admin none md2 md5 straight
-    guid a123456789abcdefa123456789abcdef
-  endlan
-  chassis_control "%s"
-  user 2 true "admin" "password" admin 10 none md2 md5 straight
-`, name, s.port, script)
-	emu := `mc_setbmc 0x20
-mc_add 0x20 0 no-device-sdrs 0x23 9 8 0x9f 0x1291 0xf02 persist_sdr
-sel_enable 0x20 1000 0x0a
-mc_enable 0x20
-`
-	for f, body := range map[string]string{"chassis.sh": chassisScript, "lan.conf": lan, "bmc.emu": emu} {
-		if err := os.WriteFile(filepath.Join(dir, f), []byte(body), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := os.Mkdir(filepath.Join(dir, "state"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	logf, err := os.Create(filepath.Join(dir, "sim.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command("ipmi_sim", "-c", filepath.Join(dir, "lan.conf"), "-f", filepath.Join(dir, "bmc.emu"),
-		"-s", filepath.Join(dir, "state"), "-n")
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	pid := cmd.Process.Pid
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill() // by PID: only the ipmi_sim this test started
-		_ = cmd.Wait()
-		_ = logf.Close()
-		t.Logf("stopped ipmi_sim %s pid %d", name, pid)
-	})
-	addr := net.JoinHostPort("127.0.0.1", fmt.Sprint(s.port))
-	deadline := time.Now().Add(5 * time.Second)
-	for !ipmiAnswers(t.Context(), addr, 200*time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("ipmi_sim %s on %s did not come up: %s", name, addr, s.file("sim.log"))
-		}
-	}
-	return s
+	return &simBMC{dir: testbed.StartIPMISim(t, name, "127.0.0.1", port, "password"), port: port}
 }
 
 func testOptions(t *testing.T) Options {
