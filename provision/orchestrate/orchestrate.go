@@ -328,18 +328,18 @@ func phaseAfterPowerOn(p events.Phase) bool {
 	return false
 }
 
+// record stores an event the orchestrator decided on.
 func (o *Orchestrator) record(ctx context.Context, ev events.Event) {
-	ev.Source = events.SourceOrchestrator
-	if ev.Percent == 0 {
-		ev.Percent = -1
-	}
-	if _, err := o.store.Record(ctx, ev); err != nil {
-		o.log.Error("record", "node", ev.Node, "type", ev.Type, "err", err)
-	}
+	o.recordFrom(ctx, events.SourceOrchestrator, ev)
 }
 
+// recordBMC stores what a BMC answered.
 func (o *Orchestrator) recordBMC(ctx context.Context, ev events.Event) {
-	ev.Source = events.SourceBMC
+	o.recordFrom(ctx, events.SourceBMC, ev)
+}
+
+func (o *Orchestrator) recordFrom(ctx context.Context, src events.Source, ev events.Event) {
+	ev.Source = src
 	if ev.Percent == 0 {
 		ev.Percent = -1
 	}
