@@ -209,6 +209,14 @@ func proxyReply(req *dhcpv4.DHCPv4, c pxe.Client, host Host, known bool, b BootC
 		if sid := req.ServerIdentifier(); !sid.Equal(b.ServerIP) {
 			return ignore("request for another server (%s)", sid)
 		}
+		// A request for an address (option 50) was never ours to answer: a
+		// proxy offers none. It names our address only when the site's
+		// DHCP server shares it (dnsmasq on this very host), and an ACK
+		// without that address makes the client decline its lease (OVMF:
+		// "Lease confirmed isn't the same as that in the offer").
+		if ip := req.RequestedIPAddress(); isSet(ip) {
+			return ignore("request for address %s, which a proxy never offers", ip)
+		}
 		t = dhcpv4.MessageTypeAck
 	default:
 		return ignore("%s not answered in proxy mode", mt)
@@ -226,7 +234,11 @@ func proxyPXEReply(req *dhcpv4.DHCPv4, c pxe.Client, host Host, known bool, b Bo
 	default:
 		return ignore("%s not answered on the PXE port", mt)
 	}
-	return pxeOnlyReply(req, c, host, known, b, dhcpv4.MessageTypeAck)
+	reply, dec := pxeOnlyReply(req, c, host, known, b, dhcpv4.MessageTypeAck)
+	if reply != nil {
+		dec.Reason = "PXE client in plan, boot server request (port 4011)"
+	}
+	return reply, dec
 }
 
 // pxeOnlyReply builds a reply of type t that carries boot options and no

@@ -180,6 +180,7 @@ func replyCases() map[string]replyCase {
 		"proxy/discover/unknown-mac":      {mode: "proxy", mac: macUnknown, kind: "bios-pxe", msg: dhcpv4.MessageTypeDiscover, want: Ignore},
 		"proxy/discover/installed":        {mode: "proxy", mac: macInstalled, kind: "bios-pxe", msg: dhcpv4.MessageTypeDiscover, want: Ignore},
 		"proxy/request/to-us":             {mode: "proxy", mac: macPlan, kind: "bios-pxe", msg: dhcpv4.MessageTypeRequest, mods: []dhcpv4.Modifier{toUs}, want: Ack},
+		"proxy/request/address-to-us":     {mode: "proxy", mac: macPlan, kind: "efi-x64-arch7", msg: dhcpv4.MessageTypeRequest, mods: []dhcpv4.Modifier{toUs, planned}, want: Ignore},
 		"proxy/request/to-other-server":   {mode: "proxy", mac: macPlan, kind: "bios-pxe", msg: dhcpv4.MessageTypeRequest, mods: []dhcpv4.Modifier{toOther, planned}, want: Ignore},
 		"proxy/release":                   {mode: "proxy", mac: macPlan, kind: "bios-pxe", msg: dhcpv4.MessageTypeRelease, want: Ignore},
 		"proxy4011/discover-ignored":      {mode: "proxy4011", mac: macPlan, kind: "bios-pxe", msg: dhcpv4.MessageTypeDiscover, want: Ignore},

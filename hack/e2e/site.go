@@ -8,7 +8,8 @@
 //
 // E2E_NODES=N (default 2) sets the number of VMs, alternating BIOS and
 // UEFI. E2E_NO_RA=1 turns racklift's IPv6 router advertisements off, to
-// measure what they save.
+// measure what they save. E2E_PCAP=DIR writes each test's packets on the
+// bridge to DIR/TEST.pcap (tcpdump), for reading a firmware's DHCP exchange.
 package e2e
 
 import (

@@ -119,6 +119,30 @@ func (n *Netns) AddTap(name string) error {
 	return nil
 }
 
+// Connect joins other's br0 to this namespace's br0 with a veth pair, so
+// the two namespaces are two hosts on one Ethernet segment (a site's own
+// DHCP server beside racklift, each with its own address). The pair is
+// removed with either namespace.
+func (n *Netns) Connect(other *Netns) error {
+	var r [3]byte
+	if _, err := rand.Read(r[:]); err != nil {
+		return err
+	}
+	a, b := "va"+hex.EncodeToString(r[:]), "vb"+hex.EncodeToString(r[:])
+	for _, s := range [][]string{
+		{"-n", n.Name, "link", "add", a, "type", "veth", "peer", "name", b, "netns", other.Name},
+		{"-n", n.Name, "link", "set", a, "master", Bridge},
+		{"-n", other.Name, "link", "set", b, "master", Bridge},
+		{"-n", n.Name, "link", "set", a, "up"},
+		{"-n", other.Name, "link", "set", b, "up"},
+	} {
+		if err := ipCmd(s...); err != nil {
+			return fmt.Errorf("testbed: connect %s and %s: %w", n.Name, other.Name, err)
+		}
+	}
+	return nil
+}
+
 // HasLink reports whether the namespace has a link called name.
 func (n *Netns) HasLink(name string) bool {
 	return ipCmd("-n", n.Name, "link", "show", "dev", name) == nil
