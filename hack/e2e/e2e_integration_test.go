@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/racklift/racklift/hack/testbed"
+	"github.com/racklift/racklift/provision/events"
 	"github.com/racklift/racklift/webui"
 )
 
@@ -144,8 +146,12 @@ func (b *bmc) reconcile(ctx context.Context, t *testing.T, ns *testbed.Netns, di
 			if b.node.UEFI {
 				fw = testbed.UEFI
 			}
-			nv := testbed.StartVM(t, ns, testbed.VMOptions{Name: b.node.Name, MAC: b.node.MAC, Firmware: fw,
-				DiskPath: disk, DiskMB: 16, VarsPath: vars, MemMB: 512, TapName: "tap" + b.node.MAC[len(b.node.MAC)-2:]})
+			opts := testbed.VMOptions{Name: b.node.Name, MAC: b.node.MAC, Firmware: fw,
+				DiskPath: disk, DiskMB: 16, VarsPath: vars, MemMB: 512, TapName: "tap" + b.node.MAC[len(b.node.MAC)-2:]}
+			if b.node.PXEROM {
+				opts.Kernel, opts.Append = PXEROMKernel, PXEROMScript
+			}
+			nv := testbed.StartVM(t, ns, opts)
 			b.mu.Lock()
 			b.vm = nv
 			b.vms = append(b.vms, nv)
@@ -218,6 +224,12 @@ func startSite(ctx context.Context, t *testing.T, n int) *site {
 // dnsmasq runs on racklift's host and address (a lab laptop serving both).
 func startSiteMode(ctx context.Context, t *testing.T, n int, mode string) *site {
 	t.Helper()
+	return startSiteNodes(ctx, t, Nodes(n), mode)
+}
+
+// startSiteNodes is startSiteMode with the nodes given.
+func startSiteNodes(ctx context.Context, t *testing.T, nodes []Node, mode string) *site {
+	t.Helper()
 	bin := buildRacklift(t)
 	cache, err := testbed.DefaultCacheDir()
 	if err != nil {
@@ -231,7 +243,6 @@ func startSiteMode(ctx context.Context, t *testing.T, n int, mode string) *site 
 	}
 	copyFile(t, kernel, filepath.Join(media, "vmlinuz"))
 	copyFile(t, initrd, filepath.Join(media, "initrd.gz"))
-	nodes := Nodes(n)
 	planFile, secretsFile := filepath.Join(work, "plan.yaml"), filepath.Join(work, "secrets.yaml")
 	if err := os.WriteFile(planFile, []byte(Plan(nodes)), 0o644); err != nil {
 		t.Fatal(err)
@@ -508,5 +519,88 @@ func TestBMCPowerOnBoots(t *testing.T) {
 			t.Fatalf("node did not install after bmc power on: phase %s", d.Phase)
 		}
 		time.Sleep(2 * time.Second)
+	}
+}
+
+// TestBIOSPXEROMChain: a BIOS node whose firmware PXE client is not iPXE
+// (see PXEROMScript) is handed undionly.kpxe by TFTP; undionly.kpxe runs as
+// a PXE NBP on the firmware's PXE stack, asks DHCP again as iPXE, gets the
+// node's HTTP script and installs. The events show each link in order.
+func TestBIOSPXEROMChain(t *testing.T) {
+	need(t, "ipmi_sim", "ipmitool", "qemu-system-x86_64", "curl")
+	if _, err := os.Stat(PXEROMKernel); err != nil {
+		testbed.SkipOrFail(t, "%s missing (Debian package ipxe): %v", PXEROMKernel, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	defer cancel()
+	nodes := Nodes(1)
+	nodes[0].PXEROM = true
+	st := startSiteNodes(ctx, t, nodes, "authoritative")
+	n := st.nodes[0]
+	if out, err := st.ns.Run(ctx, st.bin, "install", "--all", "--server", "http://127.0.0.1:8081").CombinedOutput(); err != nil {
+		t.Fatalf("racklift install: %v\n%s", err, out)
+	}
+	var d webui.NodeJSON
+	for {
+		if err := api(st.ns, "/api/v1/nodes/"+n.Name+"?limit=500", &d); err != nil {
+			t.Fatal(err)
+		}
+		if d.Phase == "failed" {
+			t.Fatalf("%s failed: %s", n.Name, d.Failed)
+		}
+		if d.Phase == "installed" || d.Phase == "first-boot" {
+			break
+		}
+		if ctx.Err() != nil {
+			if vm := st.bmcs[0].current(); vm != nil {
+				t.Logf("serial:\n%s", vm.SerialLog())
+			}
+			t.Fatalf("%s did not install: phase %s", n.Name, d.Phase)
+		}
+		time.Sleep(2 * time.Second)
+	}
+
+	// The chain, in event order: the ROM's DHCP gets undionly.kpxe, TFTP
+	// sends it whole, undionly's own DHCP (as iPXE) gets the HTTP script,
+	// and the script boots the installer.
+	undionly := n.MAC + "/undionly.kpxe"
+	steps := []struct {
+		what  string
+		match func(e events.Event) bool
+	}{
+		{"PXE ROM DHCP offer of " + undionly, func(e events.Event) bool {
+			return e.Type == "dhcp.offer" && e.Attrs["file"] == undionly && e.Attrs["firmware"] == "bios" && e.Attrs["user_class"] == "PXE-ROM"
+		}},
+		{"TFTP transfer of undionly.kpxe", func(e events.Event) bool {
+			return e.Type == "tftp.done" && strings.HasSuffix(e.Attrs["file"], "undionly.kpxe") && e.Attrs["bytes"] != "0"
+		}},
+		{"undionly.kpxe's DHCP (user class iPXE) given the HTTP script", func(e events.Event) bool {
+			return (e.Type == "dhcp.offer" || e.Type == "dhcp.ack") && e.Attrs["user_class"] == "iPXE" && strings.HasSuffix(e.Attrs["file"], "/boot.ipxe")
+		}},
+		{"iPXE script fetched", func(e events.Event) bool { return e.Type == "http.ipxe-script" }},
+		{"installer kernel fetched", func(e events.Event) bool { return e.Type == "http.kernel" }},
+		{"installed", func(e events.Event) bool { return e.Type == "install.installed" }},
+	}
+	evs := slices.Clone(d.Events)
+	// The API lists the newest first.
+	if len(evs) > 1 && evs[0].At.After(evs[len(evs)-1].At) {
+		for i, j := 0, len(evs)-1; i < j; i, j = i+1, j-1 {
+			evs[i], evs[j] = evs[j], evs[i]
+		}
+	}
+	i := 0
+	for _, s := range steps {
+		for i < len(evs) && !s.match(evs[i]) {
+			i++
+		}
+		if i == len(evs) {
+			var seen []string
+			for _, e := range evs {
+				seen = append(seen, fmt.Sprintf("%s%v", e.Type, e.Attrs))
+			}
+			t.Fatalf("no %s (in order) among the events:\n%s", s.what, strings.Join(seen, "\n"))
+		}
+		t.Logf("%s: %s", evs[i].At.Format("15:04:05.000"), s.what)
+		i++
 	}
 }

@@ -23,7 +23,23 @@ type Node struct {
 	MAC     string
 	UEFI    bool
 	BMCAddr string // ipmi_sim listens here (in the namespace), port 623
+	// PXEROM makes a BIOS node boot like a server's own BIOS PXE ROM, not
+	// like QEMU's NIC ROM (which is iPXE): see PXEROMScript.
+	PXEROM bool
 }
+
+// PXEROMKernel is Debian's iPXE as a Linux kernel image, booted with
+// QEMU's -kernel.
+const PXEROMKernel = "/usr/lib/ipxe/ipxe.lkrn"
+
+// PXEROMScript is PXEROMKernel's command line, which iPXE runs as a
+// script. With a user class other than "iPXE", its DHCP requests look like
+// a BIOS PXE ROM's (PXEClient, arch 0), so racklift hands it
+// MAC/undionly.kpxe by TFTP, and autoboot fetches and runs that file as a
+// PXE NBP: the chain a real BIOS server goes through. undionly.kpxe is a
+// fresh iPXE with the stock user class, so its own DHCP gets the node's
+// HTTP iPXE script.
+const PXEROMScript = "set user-class PXE-ROM && autoboot"
 
 // Nodes returns n nodes alternating BIOS and UEFI.
 func Nodes(n int) []Node {
