@@ -1,0 +1,123 @@
+//go:build integration
+
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/racklift/racklift/hack/testbed"
+)
+
+// probePlan puts the provisioning network on the test namespace's br0.
+const probePlan = `cluster: {name: probe, profile: rocky9, ha: false, ssh_keys: ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIProbeTestKeyProbeTestKeyProbeTestK0 t"]}
+networks:
+  - {name: prov, purpose: management, provisioning: true, cidr: 10.99.0.0/24, allocate: {default: 10.99.0.100}}
+defaults: {disks: {os: {path: /dev/vda}}}
+nodes:
+  - {name: node-01, roles: [compute], mac: "52:54:00:99:aa:01"}
+`
+
+// TestServeRefusesBesideDHCPServer: on a segment where another machine
+// (dnsmasq, in its own namespace) already serves DHCP, `racklift serve
+// --dhcp-mode authoritative` exits non-zero naming that server, before it
+// serves anything; with --force it starts, and says so loudly.
+func TestServeRefusesBesideDHCPServer(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root (network namespaces)")
+	}
+	if _, err := exec.LookPath("dnsmasq"); err != nil {
+		testbed.SkipOrFail(t, "dnsmasq not installed (make deps): %v", err)
+	}
+	bin := buildRacklift(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	ns := testbed.NewNetns(t, "probe", "10.99.0.1/24")
+	site := testbed.NewNetns(t, "psite", "10.99.0.2/24")
+	if err := ns.Connect(site); err != nil {
+		t.Fatal(err)
+	}
+	work := t.TempDir()
+	planFile := filepath.Join(work, "plan.yaml")
+	if err := os.WriteFile(planFile, []byte(probePlan), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dm := site.Run(ctx, "dnsmasq", "--no-daemon", "--port=0", "--conf-file=/dev/null", "--interface=br0", "--bind-interfaces",
+		"--dhcp-range=10.99.0.150,10.99.0.199,255.255.255.0,1h", "--no-ping", "--dhcp-leasefile="+filepath.Join(work, "site.leases"))
+	var dmLog bytes.Buffer
+	dm.Stdout, dm.Stderr = &dmLog, &dmLog
+	if err := dm.Start(); err != nil {
+		t.Fatalf("dnsmasq: %v", err)
+	}
+	time.Sleep(time.Second) // let it bind before racklift probes
+
+	serve := func(ctx context.Context, extra ...string) *exec.Cmd {
+		args := append([]string{"serve", "--plan", planFile, "--interface", "br0", "--state-dir", filepath.Join(work, "state"),
+			"--dhcp-mode", "authoritative", "--probe-wait", "3s", "--no-ra", "--admin-listen", "127.0.0.1:8081"}, extra...)
+		return ns.Run(ctx, bin, args...)
+	}
+
+	t.Run("refuses", func(t *testing.T) {
+		// It must give up within the probe wait, not serve until killed.
+		rctx, rcancel := context.WithTimeout(ctx, 30*time.Second)
+		defer rcancel()
+		out, err := serve(rctx).CombinedOutput()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() == 0 {
+			t.Fatalf("racklift serve beside dnsmasq: err %v, want a non-zero exit\n%s", err, out)
+		}
+		for _, want := range []string{"another DHCP server answers on br0", "10.99.0.2", "--dhcp-mode proxy"} {
+			if !bytes.Contains(out, []byte(want)) {
+				t.Errorf("output lacks %q:\n%s", want, out)
+			}
+		}
+		if bytes.Contains(out, []byte("serving")) {
+			t.Errorf("it served something before refusing:\n%s", out)
+		}
+		t.Logf("exit %d:\n%s", ee.ExitCode(), bytes.TrimSpace(out))
+	})
+
+	t.Run("force", func(t *testing.T) {
+		sctx, stop := context.WithCancel(ctx)
+		defer stop()
+		cmd := serve(sctx, "--force")
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			hctx, hcancel := context.WithTimeout(ctx, 5*time.Second)
+			err := ns.Run(hctx, "curl", "-sf", "--max-time", "3", "http://127.0.0.1:8081/healthz").Run()
+			hcancel()
+			if err == nil {
+				break
+			}
+			select {
+			case err := <-done:
+				t.Fatalf("racklift serve --force exited: %v\n%s", err, out.String())
+			default:
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("racklift serve --force did not come up:\n%s", out.String())
+			}
+			time.Sleep(300 * time.Millisecond)
+		}
+		stop() // kills it (by PID, through the command's context)
+		<-done
+		if !strings.Contains(out.String(), "BESIDE ANOTHER DHCP SERVER (--force)") || !strings.Contains(out.String(), "10.99.0.2") {
+			t.Errorf("no loud warning naming the other server:\n%s", out.String())
+		}
+	})
+}
