@@ -50,14 +50,7 @@ func TestServeRefusesBesideDHCPServer(t *testing.T) {
 	if err := os.WriteFile(planFile, []byte(probePlan), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	dm := site.Run(ctx, "dnsmasq", "--no-daemon", "--port=0", "--conf-file=/dev/null", "--interface=br0", "--bind-interfaces",
-		"--dhcp-range=10.99.0.150,10.99.0.199,255.255.255.0,1h", "--no-ping", "--dhcp-leasefile="+filepath.Join(work, "site.leases"))
-	var dmLog bytes.Buffer
-	dm.Stdout, dm.Stderr = &dmLog, &dmLog
-	if err := dm.Start(); err != nil {
-		t.Fatalf("dnsmasq: %v", err)
-	}
-	time.Sleep(time.Second) // let it bind before racklift probes
+	testbed.SiteDHCP(ctx, t, site, work)
 
 	serve := func(ctx context.Context, extra ...string) *exec.Cmd {
 		args := append([]string{"serve", "--plan", planFile, "--interface", "br0", "--state-dir", filepath.Join(work, "state"),

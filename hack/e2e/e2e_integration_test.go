@@ -282,16 +282,7 @@ func startSiteNodes(ctx context.Context, t *testing.T, nodes []Node, mode string
 				t.Fatal(err)
 			}
 		}
-		dm := siteNS.Run(ctx, "dnsmasq", "--no-daemon", "--port=0", "--conf-file=/dev/null", "--interface=br0", "--bind-interfaces",
-			"--dhcp-range=10.99.0.150,10.99.0.199,255.255.255.0,1h", "--no-ping", "--dhcp-leasefile="+filepath.Join(work, "site.leases"))
-		dmLog, err := os.Create(filepath.Join(work, "site-dhcp.log"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		dm.Stdout, dm.Stderr = dmLog, dmLog
-		if err := dm.Start(); err != nil {
-			t.Fatalf("site DHCP server (dnsmasq): %v", err)
-		}
+		testbed.SiteDHCP(ctx, t, siteNS, work)
 	}
 	serveLog, err := os.Create(filepath.Join(work, "serve.log"))
 	if err != nil {
