@@ -63,7 +63,7 @@ func (n *testNet) startServer(t *testing.T, mode Mode) *fakeRecorder {
 		t.Fatal(err)
 	}
 	var c67, c4011 net.PacketConn
-	if err := inNS(t, n.srvNS, func() error {
+	if err := n.srv.Do(func() error {
 		var err error
 		if c67, err = server4.NewIPv4UDPConn(n.srvIf, &net.UDPAddr{Port: dhcpv4.ServerPort}); err != nil {
 			return err
@@ -179,10 +179,10 @@ func TestIntegrationProxy(t *testing.T) {
 	})
 	t.Run("port 4011", func(t *testing.T) {
 		cliIP := n.ip(99)
-		run(t, "ip", "-n", n.cliNS, "addr", "add", cliIP.String()+"/24", "dev", n.cliIf)
-		defer run(t, "ip", "-n", n.cliNS, "addr", "del", cliIP.String()+"/24", "dev", n.cliIf)
+		run(t, "ip", "-n", n.cli.Name, "addr", "add", cliIP.String()+"/24", "dev", n.cliIf)
+		defer run(t, "ip", "-n", n.cli.Name, "addr", "del", cliIP.String()+"/24", "dev", n.cliIf)
 		var c net.PacketConn
-		if err := inNS(t, n.cliNS, func() (err error) {
+		if err := n.cli.Do(func() (err error) {
 			c, err = net.ListenPacket("udp4", cliIP.String()+":0")
 			return err
 		}); err != nil {
@@ -311,7 +311,7 @@ func TestIntegrationAuthoritative(t *testing.T) {
 	})
 	t.Run("100 MACs not in plan get nothing", func(t *testing.T) {
 		var conn net.PacketConn
-		if err := inNS(t, n.cliNS, func() (err error) {
+		if err := n.cli.Do(func() (err error) {
 			conn, err = nclient4.NewRawUDPConn(n.cliIf, dhcpv4.ClientPort)
 			return err
 		}); err != nil {
@@ -367,10 +367,10 @@ func TestIntegrationAuthoritative(t *testing.T) {
 // startDnsmasq runs a second DHCP server in the client netns.
 func (n *testNet) startDnsmasq(t *testing.T) {
 	t.Helper()
-	run(t, "ip", "-n", n.cliNS, "addr", "add", n.ip(2).String()+"/24", "dev", n.cliIf)
+	run(t, "ip", "-n", n.cli.Name, "addr", "add", n.ip(2).String()+"/24", "dev", n.cliIf)
 	dir := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", n.cliNS, "dnsmasq", "--no-daemon", "--conf-file=/dev/null",
+	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", n.cli.Name, "dnsmasq", "--no-daemon", "--conf-file=/dev/null",
 		"--port=0", "--user=root", "--log-dhcp", "--interface="+n.cliIf, "--bind-interfaces",
 		"--dhcp-range="+n.ip(100).String()+","+n.ip(150).String()+",1h",
 		"--dhcp-leasefile="+filepath.Join(dir, "leases"), "--pid-file="+filepath.Join(dir, "pid"))
@@ -398,7 +398,7 @@ func (n *testNet) startDnsmasq(t *testing.T) {
 func probeIn(t *testing.T, n *testNet) []net.IP {
 	t.Helper()
 	var servers []net.IP
-	if err := inNS(t, n.srvNS, func() (err error) {
+	if err := n.srv.Do(func() (err error) {
 		servers, err = Probe(t.Context(), n.srvIf, 5*time.Second)
 		return err
 	}); err != nil {
@@ -434,7 +434,7 @@ func TestIntegrationRouterAdvertiser(t *testing.T) {
 	n := newTestNet(t)
 	// Listener on the client side: all ICMPv6, filtered to RAs.
 	var lc *icmp.PacketConn
-	if err := inNS(t, n.cliNS, func() (err error) {
+	if err := n.cli.Do(func() (err error) {
 		lc, err = icmp.ListenPacket("ip6:ipv6-icmp", "::")
 		return err
 	}); err != nil {
@@ -459,7 +459,7 @@ func TestIntegrationRouterAdvertiser(t *testing.T) {
 	// its start, so run its first instant there and the rest anywhere.
 	started := make(chan struct{})
 	go func() {
-		done <- inNS(t, n.srvNS, func() error { close(started); return ra.Run(ctx) })
+		done <- n.srv.Do(func() error { close(started); return ra.Run(ctx) })
 	}()
 	<-started
 	t.Cleanup(func() {
@@ -501,7 +501,7 @@ func TestIntegrationRouterAdvertiser(t *testing.T) {
 
 	// A router solicitation gets an answer at once (the interval is an hour).
 	var sc *icmp.PacketConn
-	if err := inNS(t, n.cliNS, func() (err error) {
+	if err := n.cli.Do(func() (err error) {
 		sc, err = icmp.ListenPacket("ip6:ipv6-icmp", "::")
 		return err
 	}); err != nil {
@@ -514,7 +514,7 @@ func TestIntegrationRouterAdvertiser(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Interface zones resolve in the calling thread's netns: send from inside it.
-	if err := inNS(t, n.cliNS, func() error {
+	if err := n.cli.Do(func() error {
 		_, err := sp.WriteTo(rs, &ipv6.ControlMessage{HopLimit: 255}, &net.IPAddr{IP: net.ParseIP("ff02::2"), Zone: n.cliIf})
 		return err
 	}); err != nil {

@@ -6,24 +6,24 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/hex"
-	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/racklift/racklift/hack/testbed"
 )
 
-// testNet is two network namespaces joined by a veth pair:
-// server side srvIf (10.254.<n>.1/24) in srvNS, client side cliIf in cliNS.
+// testNet is a server namespace holding bridge br0 (10.254.<n>.1/24), the
+// interface racklift serves, and a client namespace whose one NIC, eth0,
+// is plugged into that bridge (see testbed.NewHost): frames go through a
+// Linux bridge, which filters unicast for other MACs the way a switch and
+// a real NIC do.
 type testNet struct {
-	srvNS, cliNS string
+	srv, cli     *testbed.Netns
 	srvIf, cliIf string
 	octet        byte
 	srvIP        net.IP
@@ -44,81 +44,21 @@ func run(t *testing.T, name string, args ...string) string {
 
 func newTestNet(t *testing.T) *testNet {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root (network namespaces)")
-	}
-	var r [4]byte
+	var r [1]byte
 	if _, err := rand.Read(r[:]); err != nil {
 		t.Fatal(err)
 	}
-	sfx := hex.EncodeToString(r[:3])
-	n := &testNet{
-		srvNS: "rl-t-" + sfx + "-s", cliNS: "rl-t-" + sfx + "-c",
-		srvIf: "rls" + sfx, cliIf: "rlc" + sfx,
-		octet: 1 + r[3]%250,
-	}
+	n := &testNet{srvIf: testbed.Bridge, cliIf: testbed.HostNIC, octet: 1 + r[0]%250}
 	n.srvIP = n.ip(1)
-	for _, ns := range []string{n.srvNS, n.cliNS} {
-		run(t, "ip", "netns", "add", ns)
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			_ = exec.CommandContext(ctx, "ip", "netns", "del", ns).Run()
-		})
-		// No DAD, so the link-local address is usable at once (RA tests).
-		run(t, "ip", "netns", "exec", ns, "sysctl", "-q", "-w", "net.ipv6.conf.default.accept_dad=0", "net.ipv6.conf.all.accept_dad=0")
-		run(t, "ip", "-n", ns, "link", "set", "lo", "up")
-	}
-	run(t, "ip", "link", "add", n.srvIf, "netns", n.srvNS, "type", "veth", "peer", "name", n.cliIf, "netns", n.cliNS)
-	run(t, "ip", "-n", n.srvNS, "addr", "add", n.srvIP.String()+"/24", "dev", n.srvIf)
-	run(t, "ip", "-n", n.srvNS, "link", "set", n.srvIf, "up")
-	run(t, "ip", "-n", n.cliNS, "link", "set", n.cliIf, "up")
+	n.srv = testbed.NewNetns(t, "dsrv", n.srvIP.String()+"/24")
+	n.cli = testbed.NewHost(t, "dcli", n.srv)
 	return n
-}
-
-// inNS runs fn on an OS thread switched into network namespace ns. Sockets
-// fn opens belong to ns and may be used from any goroutine afterwards.
-func inNS(t *testing.T, ns string, fn func() error) error {
-	t.Helper()
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := os.Open("/proc/thread-self/ns/net")
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- err
-			return
-		}
-		defer orig.Close()
-		target, err := os.Open(filepath.Join("/run/netns", ns))
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- err
-			return
-		}
-		defer target.Close()
-		if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("setns %s: %w", ns, err)
-			return
-		}
-		ferr := fn()
-		if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
-			// Leave the thread locked: the runtime discards it when this
-			// goroutine exits, so no goroutine runs in the wrong netns.
-			errc <- fmt.Errorf("restore netns: %w", err)
-			return
-		}
-		runtime.UnlockOSThread()
-		errc <- ferr
-	}()
-	return <-errc
 }
 
 // setClientMAC gives the client interface the MAC a test client poses with.
 func (n *testNet) setClientMAC(t *testing.T, mac net.HardwareAddr) {
 	t.Helper()
-	run(t, "ip", "-n", n.cliNS, "link", "set", n.cliIf, "address", mac.String())
+	run(t, "ip", "-n", n.cli.Name, "link", "set", n.cliIf, "address", mac.String())
 }
 
 // udhcpc runs busybox udhcpc once in the client netns and returns what its
@@ -133,7 +73,7 @@ func (n *testNet) udhcpc(t *testing.T, extra ...string) (string, bool) {
 	if err := os.WriteFile(script, []byte(body), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	args := append([]string{"netns", "exec", n.cliNS, "busybox", "udhcpc",
+	args := append([]string{"netns", "exec", n.cli.Name, "busybox", "udhcpc",
 		"-i", n.cliIf, "-f", "-q", "-n", "-t", "3", "-T", "1", "-A", "1", "-s", script}, extra...)
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
@@ -185,7 +125,7 @@ func (n *testNet) dhclientWithLease(t *testing.T, conf, leases string, timeout t
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), timeout+10*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", n.cliNS, "dhclient", "-d", "-1", "-v",
+	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", n.cli.Name, "dhclient", "-d", "-1", "-v",
 		"-cf", cf, "-sf", script, "-lf", filepath.Join(dir, "leases"), "-pf", filepath.Join(dir, "pid"), n.cliIf)
 	var log bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &log, &log

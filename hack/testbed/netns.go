@@ -50,27 +50,12 @@ type Netns struct {
 // the test when not root.
 func NewNetns(t testing.TB, prefix string, addrs ...string) *Netns {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("testbed: needs root (network namespaces)")
-	}
 	if len(addrs) == 0 {
 		addrs = []string{DefaultAddr}
 	}
-	var r [3]byte
-	if _, err := rand.Read(r[:]); err != nil {
-		t.Fatal(err)
-	}
-	n := &Netns{Name: "rl-" + prefix + "-" + hex.EncodeToString(r[:]), Addrs: addrs, t: t}
-	sweepStale(t)
-	if err := ipCmd("netns", "add", n.Name); err != nil {
-		t.Fatalf("testbed: %v", err)
-	}
-	register(n.Name)
-	t.Cleanup(n.cleanup)
+	n := newNamespace(t, prefix)
+	n.Addrs = addrs
 	steps := [][]string{
-		{"netns", "exec", n.Name, "sysctl", "-q", "-w",
-			"net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0"},
-		{"-n", n.Name, "link", "set", "lo", "up"},
 		{"-n", n.Name, "link", "add", Bridge, "type", "bridge", "stp_state", "0", "forward_delay", "0", "mcast_snooping", "0"},
 	}
 	for _, a := range addrs {
@@ -78,6 +63,67 @@ func NewNetns(t testing.TB, prefix string, addrs ...string) *Netns {
 	}
 	steps = append(steps, []string{"-n", n.Name, "link", "set", Bridge, "up"})
 	for _, s := range steps {
+		if err := ipCmd(s...); err != nil {
+			t.Fatalf("testbed: %v", err)
+		}
+	}
+	return n
+}
+
+// HostNIC is the name of the one interface of a NewHost namespace.
+const HostNIC = "eth0"
+
+// NewHost creates a namespace named like NewNetns's that holds no bridge
+// but one interface, HostNIC, up and without addresses, plugged into lan's
+// br0 through a veth pair: a machine on lan's segment whose NIC a DHCP
+// client configures (and whose MAC a test may change). Frames reach it
+// through a Linux bridge, which, like a switch and a real NIC's filter,
+// keeps unicast for other MACs away from lan's own br0.
+func NewHost(t testing.TB, prefix string, lan *Netns) *Netns {
+	t.Helper()
+	n := newNamespace(t, prefix)
+	var r [3]byte
+	if _, err := rand.Read(r[:]); err != nil {
+		t.Fatal(err)
+	}
+	port := "vh" + hex.EncodeToString(r[:])
+	for _, s := range [][]string{
+		{"-n", lan.Name, "link", "add", port, "type", "veth", "peer", "name", HostNIC, "netns", n.Name},
+		{"-n", lan.Name, "link", "set", port, "master", Bridge},
+		{"-n", lan.Name, "link", "set", port, "up"},
+		{"-n", n.Name, "link", "set", HostNIC, "up"},
+	} {
+		if err := ipCmd(s...); err != nil {
+			t.Fatalf("testbed: %v", err)
+		}
+	}
+	return n
+}
+
+// newNamespace creates namespace "rl-" + prefix + "-" + 6 random hex
+// digits with loopback up and IPv6 duplicate address detection off, and
+// registers its cleanup. It skips the test when not root.
+func newNamespace(t testing.TB, prefix string) *Netns {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("testbed: needs root (network namespaces)")
+	}
+	var r [3]byte
+	if _, err := rand.Read(r[:]); err != nil {
+		t.Fatal(err)
+	}
+	n := &Netns{Name: "rl-" + prefix + "-" + hex.EncodeToString(r[:]), t: t}
+	sweepStale(t)
+	if err := ipCmd("netns", "add", n.Name); err != nil {
+		t.Fatalf("testbed: %v", err)
+	}
+	register(n.Name)
+	t.Cleanup(n.cleanup)
+	for _, s := range [][]string{
+		{"netns", "exec", n.Name, "sysctl", "-q", "-w",
+			"net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0"},
+		{"-n", n.Name, "link", "set", "lo", "up"},
+	} {
 		if err := ipCmd(s...); err != nil {
 			t.Fatalf("testbed: %v", err)
 		}
