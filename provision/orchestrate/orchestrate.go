@@ -557,6 +557,8 @@ func (o *Orchestrator) Run(ctx context.Context) error {
 	// Reactions to events are not replayed after a crash, so redo the ones
 	// that matter for safety: a node that became ready must not accept its
 	// old token (the process may have died before rotating it).
+	// And an installed node must get the disk as its boot device even if
+	// the process died between the installer's report and the BMC call.
 	if states, err := o.store.Nodes(ctx); err == nil {
 		for _, st := range states {
 			if st.Phase == events.PhaseReady {
@@ -564,6 +566,7 @@ func (o *Orchestrator) Run(ctx context.Context) error {
 					o.log.Error("rotate token", "node", st.Name, "err", err)
 				}
 			}
+			o.redoBootFromDisk(ctx, st)
 		}
 	} else {
 		return fmt.Errorf("read node states: %w", err)
@@ -625,6 +628,43 @@ func (o *Orchestrator) onEvent(ctx context.Context, ev events.Event) {
 	}
 }
 
+// redoBootFromDisk starts bootFromDisk for a node past the installed
+// phase whose latest install was not followed by a successful
+// "bmc.bootdev-disk" (crash, or a BMC that failed then).
+func (o *Orchestrator) redoBootFromDisk(ctx context.Context, st events.NodeState) {
+	switch st.Phase {
+	case events.PhaseInstalled, events.PhaseRebooting, events.PhaseFirstBoot, events.PhaseReady:
+	default:
+		return
+	}
+	n, ok := o.plan.NodeByName(st.Name)
+	if !ok || n.BMC == nil || o.newBMC == nil {
+		return
+	}
+	evs, err := o.store.NodeEvents(ctx, st.Name, events.MaxLimit)
+	if err != nil {
+		o.log.Error("read node events", "node", st.Name, "err", err)
+		return
+	}
+	for i := len(evs) - 1; i >= 0; i-- { // newest first
+		switch {
+		case evs[i].Type == bootDevDiskEvent:
+			return
+		case evs[i].Phase == events.PhaseInstalled:
+			o.log.Info("boot device not yet set to disk: setting it now", "node", st.Name)
+			o.workers.Add(1)
+			go func() {
+				defer o.workers.Done()
+				o.bootFromDisk(ctx, n)
+			}()
+			return
+		}
+	}
+}
+
+// bootDevDiskEvent records that a node's BMC now boots it from disk.
+const bootDevDiskEvent = "bmc.bootdev-disk"
+
 func (o *Orchestrator) bootFromDisk(ctx context.Context, n *plan.Node) {
 	t, err := o.target(n)
 	if err != nil {
@@ -639,7 +679,7 @@ func (o *Orchestrator) bootFromDisk(ctx context.Context, n *plan.Node) {
 		o.recordBMC(ctx, events.Event{Node: n.Name, MAC: n.MAC, Type: "bmc.bootdev-disk-failed", Detail: "could not set disk as boot device (the local-boot script still protects it): " + err.Error()})
 		return
 	}
-	o.recordBMC(ctx, events.Event{Node: n.Name, MAC: n.MAC, Type: "bmc.bootdev-disk", Detail: "boot device set to disk"})
+	o.recordBMC(ctx, events.Event{Node: n.Name, MAC: n.MAC, Type: bootDevDiskEvent, Detail: "boot device set to disk"})
 }
 
 // checkRun finds stalled nodes of the active run, retries or fails them, and

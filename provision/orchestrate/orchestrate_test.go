@@ -430,3 +430,57 @@ func TestRestartRotatesReadyTokens(t *testing.T) {
 		t.Fatal("the old token of a ready node is still valid after a restart")
 	}
 }
+
+// A crash between the installer's report and the BMC call must not leave
+// the node without the disk as boot device: the restart redoes it, and
+// only where no later success is recorded.
+func TestRestartRedoesBootFromDisk(t *testing.T) {
+	dir := t.TempDir()
+	p, _ := plan.Load("t.yaml", []byte(testPlan), plan.Options{})
+	store, err := events.Open(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	ctx := context.Background()
+	rec := func(node string, src events.Source, typ string, ph events.Phase) {
+		t.Helper()
+		if _, err := store.Record(ctx, events.Event{Node: node, Source: src, Type: typ, Phase: ph, Percent: -1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// n-01: installed, then the process died before the BMC call.
+	rec("n-01", events.SourceInstaller, "install.installed", events.PhaseInstalled)
+	// n-02: installed, boot device set, and now in first boot.
+	rec("n-02", events.SourceInstaller, "install.installed", events.PhaseInstalled)
+	rec("n-02", events.SourceBMC, bootDevDiskEvent, events.PhaseNone)
+	rec("n-02", events.SourceInstaller, "install.first-boot", events.PhaseFirstBoot)
+	// n-03: set once, then reinstalled, and died again before the call.
+	rec("n-03", events.SourceInstaller, "install.installed", events.PhaseInstalled)
+	rec("n-03", events.SourceBMC, bootDevDiskEvent, events.PhaseNone)
+	rec("n-03", events.SourceOrchestrator, "orchestrator.power-on", events.PhasePoweringOn)
+	rec("n-03", events.SourceInstaller, "install.installed", events.PhaseInstalled)
+	// n-04 has no BMC.
+	rec("n-04", events.SourceInstaller, "install.installed", events.PhaseInstalled)
+
+	f := &fakeBMCs{power: map[string]string{}, fail: map[string]error{}}
+	o := New(p, store, f.factory, secrets{}, Config{Tick: time.Hour}, slog.New(slog.DiscardHandler))
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- o.Run(rctx) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) && (f.callsOf("n-01") == "" || f.callsOf("n-03") == "") {
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond) // n-02 would have been called by now too
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"n-01": "boot-disk-persistent=true-efi=true", "n-02": "", "n-03": "boot-disk-persistent=true-efi=true", "n-04": ""}
+	for node, w := range want {
+		if got := f.callsOf(node); got != w {
+			t.Errorf("%s: BMC calls %q, want %q", node, got, w)
+		}
+	}
+}
