@@ -46,7 +46,9 @@ type Secrets interface {
 type Config struct {
 	// Parallel bounds how many nodes are prepared (BMC work) at once. Default 8.
 	Parallel int
-	// Stagger is the minimum time between two power-ons. Default 2 s.
+	// Stagger is the minimum time between two power-ons (a run's own
+	// stagger overrides it): BMC work starts that far apart, and the
+	// power-on calls themselves are paced that far apart. Default 2 s.
 	Stagger time.Duration
 	// Stall is how long a node may stay in a phase before it is retried.
 	// Missing phases take DefaultStall's value; a zero duration disables.
@@ -115,14 +117,16 @@ type Orchestrator struct {
 	mu      sync.Mutex
 	run     *activeRun
 	busy    map[string]bool // nodes with BMC work in flight
+	pacer   pacer           // spaces power-on calls
 	workers sync.WaitGroup
 	baseCtx context.Context // Run's context; work started by API calls lives under it
 }
 
 type activeRun struct {
-	id     int64
-	nodes  []string
-	cancel context.CancelFunc
+	id      int64
+	nodes   []string
+	stagger time.Duration
+	cancel  context.CancelFunc
 }
 
 // New returns an orchestrator. newBMC makes one BMC controller per node
@@ -264,9 +268,6 @@ func (o *Orchestrator) startDriver(id int64, nodes []string, params runParams) {
 		base = context.Background()
 	}
 	ctx, cancel := context.WithCancel(base)
-	o.mu.Lock()
-	o.run = &activeRun{id: id, nodes: nodes, cancel: cancel}
-	o.mu.Unlock()
 	parallel, stagger := o.cfg.Parallel, o.cfg.Stagger
 	if params.Parallel > 0 {
 		parallel = params.Parallel
@@ -274,6 +275,9 @@ func (o *Orchestrator) startDriver(id int64, nodes []string, params runParams) {
 	if d, err := time.ParseDuration(params.Stagger); err == nil && params.Stagger != "" {
 		stagger = d
 	}
+	o.mu.Lock()
+	o.run = &activeRun{id: id, nodes: nodes, stagger: stagger, cancel: cancel}
+	o.mu.Unlock()
 	o.workers.Add(1)
 	go func() {
 		defer o.workers.Done()
@@ -451,13 +455,66 @@ func (o *Orchestrator) drive(ctx context.Context, n *plan.Node, c bmc.Controller
 	if strings.EqualFold(power, "on") {
 		action = bmc.PowerCycle
 	}
+	slot, err := o.pacer.wait(ctx, o.powerGap())
+	if err != nil {
+		return fmt.Errorf("waiting for the power-on slot: %w", err)
+	}
 	if err := c.Power(ctx, action); err != nil {
 		return fmt.Errorf("power %s: %w", action, err)
 	}
 	o.recordBMC(ctx, events.Event{Node: n.Name, MAC: n.MAC, Type: "bmc.power", Phase: events.PhasePoweringOn,
 		Detail: fmt.Sprintf("one-time PXE set, power %s (%s)", action, why),
-		Attrs:  map[string]string{"action": string(action), "ms": fmt.Sprint(o.now().Sub(start).Milliseconds())}})
+		Attrs: map[string]string{"action": string(action), "ms": fmt.Sprint(o.now().Sub(start).Milliseconds()),
+			"slot": slot.UTC().Format(time.RFC3339Nano)}})
 	return nil
+}
+
+// powerGap is the minimum time between two power-ons: the active run's
+// stagger, else the configured one.
+func (o *Orchestrator) powerGap() time.Duration {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.run != nil {
+		return o.run.stagger
+	}
+	return o.cfg.Stagger
+}
+
+// pacer hands out power-on slots at least a gap apart, to every worker:
+// BMC work takes a different time on each node, so starting it staggered
+// does not keep power-ons apart (inrush current, a burst of DHCP).
+type pacer struct {
+	mu   sync.Mutex
+	next time.Time // earliest free slot
+	// now and after are time.Now and time.After; tests replace them.
+	now   func() time.Time
+	after func(time.Duration) <-chan time.Time
+}
+
+// wait reserves the next slot (now, or gap after the previous one,
+// whichever is later), waits for it and returns it. A cancelled wait
+// leaves its slot unused.
+func (p *pacer) wait(ctx context.Context, gap time.Duration) (time.Time, error) {
+	now, after := time.Now, time.After
+	if p.now != nil {
+		now, after = p.now, p.after
+	}
+	p.mu.Lock()
+	t := now()
+	slot := p.next
+	if slot.Before(t) {
+		slot = t
+	}
+	p.next = slot.Add(gap)
+	p.mu.Unlock()
+	if d := slot.Sub(t); d > 0 {
+		select {
+		case <-after(d):
+		case <-ctx.Done():
+			return slot, ctx.Err()
+		}
+	}
+	return slot, nil
 }
 
 // baseline returns the BMC baseline of a node, or nil when it asks for nothing

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -32,13 +33,12 @@ nodes:
 
 // fakeBMCs records what the orchestrator asked of each node's BMC.
 type fakeBMCs struct {
-	mu      sync.Mutex
-	calls   []string
-	power   map[string]string
-	fail    map[string]error
-	opens   int
-	closes  int
-	started map[string]time.Time
+	mu     sync.Mutex
+	calls  []string
+	power  map[string]string
+	fail   map[string]error
+	opens  int
+	closes int
 }
 
 type fakeCtl struct {
@@ -69,12 +69,6 @@ func (f *fakeBMCs) callsOf(node string) string {
 func (c *fakeCtl) Open(context.Context) error {
 	c.f.mu.Lock()
 	c.f.opens++
-	if c.f.started == nil {
-		c.f.started = map[string]time.Time{}
-	}
-	if _, ok := c.f.started[c.t.Node]; !ok {
-		c.f.started[c.t.Node] = time.Now()
-	}
 	err := c.f.fail[c.t.Node]
 	c.f.mu.Unlock()
 	if c.t.Password != "pw" {
@@ -211,13 +205,33 @@ func TestRunPowersNodesOnWithOneTimePXE(t *testing.T) {
 	}
 	h.bmcs.mu.Lock()
 	opens, closes := h.bmcs.opens, h.bmcs.closes
-	s1, s3 := h.bmcs.started["n-01"], h.bmcs.started["n-03"]
 	h.bmcs.mu.Unlock()
 	if opens != closes {
 		t.Errorf("%d BMC sessions opened, %d closed", opens, closes)
 	}
-	if s3.Sub(s1) < 55*time.Millisecond {
-		t.Errorf("stagger not respected: n-01 at %v, n-03 at %v", s1, s3)
+	// The power-on slots (recorded with each bmc.power event) are at
+	// least the stagger apart, whatever order the nodes got there in.
+	var slots []time.Time
+	for _, n := range []string{"n-01", "n-02", "n-03"} {
+		evs, _ := h.store.NodeEvents(ctx, n, 10)
+		for _, e := range evs {
+			if e.Type == "bmc.power" {
+				at, err := time.Parse(time.RFC3339Nano, e.Attrs["slot"])
+				if err != nil {
+					t.Fatalf("%s: slot %q: %v", n, e.Attrs["slot"], err)
+				}
+				slots = append(slots, at)
+			}
+		}
+	}
+	slices.SortFunc(slots, time.Time.Compare)
+	if len(slots) != 3 {
+		t.Fatalf("power-on slots: %v", slots)
+	}
+	for i := 1; i < len(slots); i++ {
+		if gap := slots[i].Sub(slots[i-1]); gap < 30*time.Millisecond {
+			t.Errorf("power-ons %s apart, stagger is 30ms: %v", gap, slots)
+		}
 	}
 	// A second run while one is active is refused.
 	if _, err := h.o.StartRun(ctx, webui.Selection{Nodes: []string{"n-01"}}); err == nil {
@@ -482,5 +496,44 @@ func TestRestartRedoesBootFromDisk(t *testing.T) {
 		if got := f.callsOf(node); got != w {
 			t.Errorf("%s: BMC calls %q, want %q", node, got, w)
 		}
+	}
+}
+
+func TestPacerSpacesSlots(t *testing.T) {
+	t0 := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+	now := t0
+	var waited []time.Duration
+	p := pacer{
+		now: func() time.Time { return now },
+		after: func(d time.Duration) <-chan time.Time {
+			waited = append(waited, d)
+			ch := make(chan time.Time, 1)
+			ch <- now.Add(d)
+			return ch
+		},
+	}
+	ctx := context.Background()
+	gap := 2 * time.Second
+	// Three callers at the same instant get t0, t0+2s, t0+4s.
+	for i, want := range []time.Duration{0, 2 * time.Second, 4 * time.Second} {
+		slot, err := p.wait(ctx, gap)
+		if err != nil || !slot.Equal(t0.Add(want)) {
+			t.Fatalf("caller %d: slot %v, %v; want t0+%s", i, slot, err, want)
+		}
+	}
+	if len(waited) != 2 || waited[0] != 2*time.Second || waited[1] != 4*time.Second {
+		t.Errorf("waits %v, want [2s 4s]", waited)
+	}
+	// Long after the last slot: no wait.
+	now = t0.Add(time.Minute)
+	if slot, _ := p.wait(ctx, gap); !slot.Equal(now) || len(waited) != 2 {
+		t.Errorf("idle pacer: slot %v, waits %v", slot, waited)
+	}
+	// A cancelled wait returns the context's error.
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	p.after = func(time.Duration) <-chan time.Time { return nil }
+	if _, err := p.wait(cctx, gap); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled wait: %v", err)
 	}
 }
