@@ -73,6 +73,8 @@ CREATE TABLE tokens (
 	created    INTEGER NOT NULL
 ) WITHOUT ROWID;
 `,
+		// 2: DHCP events of machines not in the plan, by time (Unplanned).
+		`CREATE INDEX events_unplanned ON events (at) WHERE node = '' AND source = 'dhcp' AND mac <> '';`,
 	}
 }
 
