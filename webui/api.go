@@ -32,6 +32,7 @@ type Store interface {
 	Subscribe(ctx context.Context) <-chan events.Event
 	Runs(ctx context.Context, limit int) ([]events.Run, error)
 	LastID(ctx context.Context) (int64, error)
+	Unplanned(ctx context.Context, since time.Time, limit int) ([]events.Sighting, error)
 }
 
 // Selection says which nodes a run installs and how fast.
@@ -105,6 +106,7 @@ func (a *API) Handler() http.Handler {
 		r.Post("/nodes/{name}/reinstall", a.action("reinstall"))
 		r.Post("/nodes/{name}/retry", a.action("retry"))
 		r.Post("/nodes/{name}/power/{power}", a.action("power"))
+		r.Get("/unplanned", a.unplanned)
 		r.Get("/runs", a.runs)
 		r.Post("/runs", a.startRun)
 		r.Post("/runs/stop", a.stopRun)
@@ -395,6 +397,60 @@ func (a *API) runs(w http.ResponseWriter, r *http.Request) {
 		runs = []events.Run{}
 	}
 	writeJSON(w, http.StatusOK, runs)
+}
+
+// UnplannedJSON is a machine not in the plan that asked for a network
+// boot, with the plan MAC it probably is.
+type UnplannedJSON struct {
+	MAC       string    `json:"mac"`
+	FirstSeen time.Time `json:"first_seen"`
+	LastSeen  time.Time `json:"last_seen"`
+	// Count is the number of recorded requests (rate-limited per MAC).
+	Count     int    `json:"count"`
+	Firmware  string `json:"firmware,omitempty"`
+	Arch      string `json:"arch,omitempty"`
+	UserClass string `json:"user_class,omitempty"`
+	// Relay is the DHCP relay the requests came through, if any.
+	Relay string `json:"relay,omitempty"`
+	// Hint names the plan node whose MAC this one is close to.
+	Hint *plan.MACHint `json:"hint,omitempty"`
+}
+
+// Defaults and bounds of GET /api/v1/unplanned.
+const (
+	unplannedWindow    = 24 * time.Hour
+	maxUnplannedWindow = 30 * 24 * time.Hour
+	unplannedLimit     = 200
+)
+
+// unplanned lists the machines not in the plan that asked for a network
+// boot within ?since= (a Go duration, default 24h), most recent first.
+func (a *API) unplanned(w http.ResponseWriter, r *http.Request) {
+	window := unplannedWindow
+	if v := r.URL.Query().Get("since"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 || d > maxUnplannedWindow {
+			writeJSON(w, http.StatusBadRequest, errBody("since: a duration between 1s and 720h, e.g. 1h"))
+			return
+		}
+		window = d
+	}
+	sightings, err := a.Store.Unplanned(r.Context(), time.Now().Add(-window), unplannedLimit)
+	if err != nil {
+		a.fail(w, "list unplanned machines", err)
+		return
+	}
+	out := make([]UnplannedJSON, 0, len(sightings))
+	for _, sg := range sightings {
+		u := UnplannedJSON{MAC: sg.MAC, FirstSeen: sg.First, LastSeen: sg.Last, Count: sg.Count,
+			Firmware: sg.Latest.Attrs["firmware"], Arch: sg.Latest.Attrs["arch"],
+			UserClass: sg.Latest.Attrs["user_class"], Relay: sg.Latest.Attrs["relay"]}
+		if h, ok := a.Plan.SimilarMAC(sg.MAC); ok {
+			u.Hint = &h
+		}
+		out = append(out, u)
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (a *API) startRun(w http.ResponseWriter, r *http.Request) {

@@ -483,3 +483,45 @@ func TestMetrics(t *testing.T) {
 		t.Fatalf("metrics with token: %d", code)
 	}
 }
+
+func TestUnplanned(t *testing.T) {
+	e := newEnv(t, nil)
+	var empty []webui.UnplannedJSON
+	e.getJSON("/api/v1/unplanned", &empty)
+	if empty == nil || len(empty) != 0 {
+		t.Fatalf("no sightings must be [], got %#v", empty)
+	}
+	n := e.api.Plan.Nodes[0]
+	mac := []byte(n.MAC) // 3c:ec:ef:...: mistyped as 3c:ed:ef:...
+	mac[4] = 'd'
+	now := time.Now().UTC()
+	ignore := func(at time.Time, mac string, attrs map[string]string) {
+		record(t, e.store, events.Event{At: at, MAC: mac, Source: events.SourceDHCP, Type: "dhcp.ignore", Percent: -1, Attrs: attrs})
+	}
+	ignore(now.Add(-2*time.Minute), string(mac), map[string]string{"firmware": "efi-x64", "arch": "7", "reason": "MAC not in plan"})
+	ignore(now.Add(-time.Minute), string(mac), map[string]string{"firmware": "efi-x64", "arch": "7", "reason": "MAC not in plan", "relay": "10.1.2.1"})
+	ignore(now.Add(-time.Minute), "aa:bb:cc:dd:ee:ff", map[string]string{"reason": "MAC not in plan"}) // a laptop: not listed
+	ignore(now.Add(-48*time.Hour), "aa:bb:cc:00:00:01", map[string]string{"firmware": "bios", "reason": "MAC not in plan"})
+
+	var got []webui.UnplannedJSON
+	e.getJSON("/api/v1/unplanned", &got)
+	if len(got) != 1 {
+		t.Fatalf("got %+v, want the one PXE machine of the last 24h", got)
+	}
+	u := got[0]
+	if u.MAC != string(mac) || u.Count != 2 || u.Firmware != "efi-x64" || u.Arch != "7" || u.Relay != "10.1.2.1" {
+		t.Errorf("sighting = %+v", u)
+	}
+	if u.Hint == nil || u.Hint.Node != n.Name || u.Hint.NodeMAC != n.MAC || u.Hint.Kind != "digit" {
+		t.Errorf("hint = %+v, want one digit off %s's MAC", u.Hint, n.Name)
+	}
+	e.getJSON("/api/v1/unplanned?since=72h", &got)
+	if len(got) != 2 || got[1].MAC != "aa:bb:cc:00:00:01" || got[1].Hint != nil {
+		t.Errorf("since=72h: %+v", got)
+	}
+	for _, bad := range []string{"x", "-1h", "0s", "10000h"} {
+		if code, _, _ := e.do("GET", "/api/v1/unplanned?since="+bad, ""); code != http.StatusBadRequest {
+			t.Errorf("since=%s: %d, want 400", bad, code)
+		}
+	}
+}

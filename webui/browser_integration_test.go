@@ -606,9 +606,29 @@ func TestDashboardInBrowser(t *testing.T) {
 	b.waitFor("detail closed again", `!document.getElementById('detail').open`)
 	sim.resumeAfterReinstall()
 
+	// 8b. A machine not in the plan PXE-boots with a MAC one digit off a
+	// plan node's: the warning block appears live and names that node.
+	var hidden bool
+	b.eval("unplanned block hidden", `document.getElementById('unplanned').hidden`, &hidden)
+	if !hidden {
+		t.Error("the unplanned-machines block shows before any such machine")
+	}
+	first := p.Nodes[0]
+	typo := []byte(first.MAC)
+	typo[4] = 'd' // 3c:ec:ef:... → 3c:ed:ef:...
+	record(t, st, events.Event{MAC: string(typo), Source: events.SourceDHCP, Type: "dhcp.ignore", Percent: -1,
+		Attrs: map[string]string{"firmware": "efi-x64", "arch": "7", "reason": "MAC not in plan"}})
+	enHint := strings.NewReplacer("{node}", first.Name, "{mac}", first.MAC).Replace(en["unplanned.hintDigit"])
+	b.waitFor("unplanned machine shown", `!document.getElementById('unplanned').hidden && (() => {
+		const r = document.querySelector('#unplanned-table tbody tr');
+		return r && r.querySelector('th').textContent === `+js(string(typo))+` && r.cells[4].textContent === `+js(enHint)+`; })()`)
+	b.shot("unplanned")
+
 	// 9. Language switch to Simplified Chinese, remembered.
 	b.run("switch to Chinese", chromedp.Click(`button[data-lang="zh-CN"]`, chromedp.ByQuery))
+	zhHint := strings.NewReplacer("{node}", first.Name, "{mac}", first.MAC).Replace(zh["unplanned.hintDigit"])
 	b.waitFor("Chinese labels", `document.documentElement.lang === 'zh-CN' && document.querySelector('#nodes-table thead th:nth-child(7)').textContent === `+js(zh["col.phase"])+
+		` && document.querySelector('#unplanned-table tbody tr').cells[4].textContent === `+js(zhHint)+
 		` && document.querySelector('tr[data-node="cs-controller-01"] .phase-label').textContent === `+js(zh["phase.ready"])+
 		` && document.getElementById('btn-install').textContent === `+js(zh["act.startInstall"])+
 		` && localStorage.getItem('racklift.lang') === 'zh-CN'`)

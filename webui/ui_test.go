@@ -158,7 +158,7 @@ func TestI18nKeysUsed(t *testing.T) {
 			used = append(used, m[1])
 		}
 		// keys in tables such as ['plan.domain', c.domain] and ternaries
-		for _, m := range regexp.MustCompile(`'((?:conn|plan|col|detail)\.[a-zA-Z]+)'`).FindAllStringSubmatch(readStatic(t, name), -1) {
+		for _, m := range regexp.MustCompile(`'((?:conn|plan|col|detail|unplanned)\.[a-zA-Z]+)'`).FindAllStringSubmatch(readStatic(t, name), -1) {
 			used = append(used, m[1])
 		}
 	}

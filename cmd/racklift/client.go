@@ -17,6 +17,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/racklift/racklift/provision/plan"
 	"github.com/racklift/racklift/webui"
 )
 
@@ -179,12 +180,57 @@ func runStatus(ctx context.Context, args []string, e *env) int {
 		return exitFailed
 	}
 	writeStatus(e.stdout, nodes, time.Now())
+	if len(pos) == 0 {
+		writeUnplanned(e.stdout, fetchUnplanned(ctx, c))
+	}
 	for _, n := range nodes {
 		if n.Phase == "failed" {
 			return exitFailed
 		}
 	}
 	return exitOK
+}
+
+// fetchUnplanned returns the machines not in the plan that are network
+// booting; nil if the server cannot say (the status is shown without).
+func fetchUnplanned(ctx context.Context, c *client) []webui.UnplannedJSON {
+	var out []webui.UnplannedJSON
+	if err := c.do(ctx, http.MethodGet, "/api/v1/unplanned", nil, &out); err != nil {
+		return nil
+	}
+	return out
+}
+
+// writeUnplanned lists machines not in the plan that asked for a network
+// boot in the last day, with the plan node each probably is.
+func writeUnplanned(w io.Writer, list []webui.UnplannedJSON) {
+	if len(list) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\n%d machine(s) not in the plan asked for a network boot in the last 24h (racklift gives them nothing):\n", len(list))
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, u := range list {
+		fw := u.Firmware
+		if u.Relay != "" {
+			fw += " via " + u.Relay
+		}
+		fmt.Fprintf(tw, "  %s\t%s\tlast %s\t%s\n", u.MAC, fw, u.LastSeen.Local().Format("15:04:05"), hintString(u.Hint))
+	}
+	_ = tw.Flush()
+}
+
+// hintString says in English which plan node a MAC probably is.
+func hintString(h *plan.MACHint) string {
+	switch {
+	case h == nil:
+		return "no plan MAC is close"
+	case h.Kind == "port":
+		return fmt.Sprintf("probably %s: %d from its MAC %s (another port of the same card?)", h.Node, h.Distance, h.NodeMAC)
+	case h.Kind == "digit":
+		return fmt.Sprintf("probably %s: one digit differs from its MAC %s (typo in the plan?)", h.Node, h.NodeMAC)
+	default:
+		return fmt.Sprintf("probably %s: two digits swapped in its MAC %s (typo in the plan?)", h.Node, h.NodeMAC)
+	}
 }
 
 func fetchNodes(ctx context.Context, c *client, only []string) ([]webui.NodeJSON, error) {
@@ -287,6 +333,9 @@ func watchStatus(ctx context.Context, c *client, e *env, only []string, untilDon
 					fmt.Fprint(e.stdout, "\033[H\033[2J")
 				}
 				writeStatus(e.stdout, nodes, time.Now())
+				if len(only) == 0 {
+					writeUnplanned(e.stdout, fetchUnplanned(ctx, c))
+				}
 				if untilDone && allDone(nodes) {
 					return exitCodeFor(nodes)
 				}

@@ -121,3 +121,34 @@ func TestStatusWatchEndsWhenNodesDone(t *testing.T) {
 		t.Fatal(out.String())
 	}
 }
+
+func TestStatusListsUnplannedMachines(t *testing.T) {
+	srv, store, _ := startAPI(t, "")
+	ctx := context.Background()
+	env := map[string]string{"RACKLIFT_SERVER": srv.URL}
+	if _, out, _ := runCmd(t, env, "status"); strings.Contains(out, "not in the plan") {
+		t.Fatalf("status lists unplanned machines before any:\n%s", out)
+	}
+	p, _, _ := loadPlanPath("example:lab", plan.Options{})
+	n := p.Nodes[0]
+	mac := []byte(n.MAC)
+	mac[len(mac)-1] ^= 0x01 // its card's other port (last digit 0..9 in the lab plan)
+	if _, ok := p.NodeByMAC(string(mac)); ok {
+		t.Fatalf("%s is in the lab plan; pick another MAC", mac)
+	}
+	if _, err := store.Record(ctx, events.Event{MAC: string(mac), Source: events.SourceDHCP, Type: "dhcp.ignore", Percent: -1,
+		Attrs: map[string]string{"firmware": "bios", "arch": "0", "reason": "MAC not in plan"}}); err != nil {
+		t.Fatal(err)
+	}
+	_, out, _ := runCmd(t, env, "status")
+	for _, want := range []string{"1 machine(s) not in the plan asked for a network boot", string(mac), "bios",
+		"probably " + n.Name + ": 1 from its MAC " + n.MAC + " (another port of the same card?)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("status lacks %q:\n%s", want, out)
+		}
+	}
+	// Asking about given nodes leaves the list out.
+	if _, out, _ := runCmd(t, env, "status", n.Name); strings.Contains(out, "not in the plan") {
+		t.Errorf("status %s lists unplanned machines:\n%s", n.Name, out)
+	}
+}

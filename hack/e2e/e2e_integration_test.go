@@ -595,3 +595,51 @@ func TestBIOSPXEROMChain(t *testing.T) {
 		i++
 	}
 }
+
+// TestUnplannedMachineShown: a VM whose MAC is one digit off a plan node's
+// PXE-boots on the customer LAN (proxy mode). racklift gives it nothing,
+// and the admin API and `racklift status` list it with that node as the
+// probable typo.
+func TestUnplannedMachineShown(t *testing.T) {
+	need(t, "ipmi_sim", "ipmitool", "qemu-system-x86_64", "curl", "dnsmasq")
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	st := startSiteMode(ctx, t, 1, "proxy")
+	n := st.nodes[0]
+	stray := "52:54:00:99:e2:f1" // e2e-01 is 52:54:00:99:e2:01
+	vm := testbed.StartVM(t, st.ns, testbed.VMOptions{Name: "stray", MAC: stray, MemMB: 256, TapName: "tapstray"})
+	defer vm.Kill()
+	for {
+		var list []webui.UnplannedJSON
+		if err := api(st.ns, "/api/v1/unplanned", &list); err != nil {
+			t.Fatal(err)
+		}
+		if len(list) > 0 {
+			u := list[0]
+			if len(list) != 1 || u.MAC != stray || u.Hint == nil || u.Hint.Node != n.Name || u.Hint.Kind != "digit" || u.Firmware == "" {
+				t.Fatalf("unplanned machines: %+v (hint %+v)", list, u.Hint)
+			}
+			t.Logf("listed: %s (%s), hint %+v", u.MAC, u.Firmware, *u.Hint)
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("the stray VM never showed up; serial:\n%s", vm.SerialLog())
+		}
+		time.Sleep(time.Second)
+	}
+	out, err := st.ns.Run(ctx, st.bin, "status", "--server", "http://127.0.0.1:8081").CombinedOutput()
+	if err != nil {
+		t.Fatalf("racklift status: %v\n%s", err, out)
+	}
+	if !bytes.Contains(out, []byte(stray)) || !bytes.Contains(out, []byte("probably "+n.Name+": one digit differs")) {
+		t.Errorf("racklift status does not list the stray machine:\n%s", out)
+	}
+	// It got nothing from racklift: no node moved, nothing was served.
+	var d webui.NodeJSON
+	if err := api(st.ns, "/api/v1/nodes/"+n.Name, &d); err != nil {
+		t.Fatal(err)
+	}
+	if d.Phase != "planned" {
+		t.Errorf("%s moved to %s because of a stray machine", n.Name, d.Phase)
+	}
+}

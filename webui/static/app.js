@@ -26,6 +26,7 @@ const state = {
   selected: new Set(),
   detail: null, // node shown in the detail panel
   detailIds: new Set(),
+  unplanned: [], // machines booting that are not in the plan (/unplanned)
 };
 
 const serverNow = () => Date.now() + state.skew;
@@ -74,7 +75,9 @@ async function loadCluster() {
 // event newer than the snapshot was already applied. It returns the newest
 // event ID in the snapshot.
 async function loadNodes() {
-  const [list, runs] = await Promise.all([api('/nodes'), api('/runs')]);
+  const [list, runs, unplanned] = await Promise.all([api('/nodes'), api('/runs'), api('/unplanned')]);
+  state.unplanned = unplanned;
+  renderUnplanned();
   const now = serverNow();
   let maxId = 0;
   const names = new Set();
@@ -182,7 +185,10 @@ function applyEvent(ev) {
   if (ev.id <= state.lastId) return;
   state.lastId = ev.id;
   const n = state.nodes.get(ev.node);
-  if (!n) return;
+  if (!n) {
+    if (!ev.node && ev.source === 'dhcp' && ev.attrs && ev.attrs.firmware) reloadUnplanned();
+    return;
+  }
   n.lastId = ev.id;
   n.last_event = ev;
   if (ev.phase) {
@@ -208,6 +214,23 @@ function applyEvent(ev) {
   }
   if (state.detail === ev.node && detailOpen()) addTimeline([ev]);
   scheduleRender();
+}
+
+// reloadUnplanned refetches the machines not in the plan, at most every
+// two seconds however many of their DHCP events arrive.
+let unplannedTimer = 0;
+function reloadUnplanned() {
+  if (unplannedTimer) return;
+  unplannedTimer = setTimeout(async () => {
+    try {
+      state.unplanned = await api('/unplanned');
+      renderUnplanned();
+    } catch (e) {
+      console.error(e);
+    } finally {
+      unplannedTimer = 0;
+    }
+  }, 2000);
 }
 
 function setLive(live) {
@@ -620,6 +643,34 @@ function renderPlan() {
   $('plan-diags').replaceChildren(...(diags.length ? diags.map((d) => h('li', {}, d)) : [h('li', { class: 'muted' }, t('plan.noDiags'))]));
 }
 
+function hintText(x) {
+  const hint = x.hint;
+  if (!hint) return t('unplanned.noHint');
+  const p = { node: hint.node, mac: hint.node_mac, n: hint.distance };
+  switch (hint.kind) {
+    case 'port': return t('unplanned.hintPort', p);
+    case 'digit': return t('unplanned.hintDigit', p);
+    default: return t('unplanned.hintSwap', p);
+  }
+}
+
+// renderUnplanned shows the machines booting that are not in the plan
+// (hidden when there are none): the usual sign of a wrong MAC in the plan.
+let unplannedShown = '';
+function renderUnplanned(force = false) {
+  const list = state.unplanned || [];
+  const key = JSON.stringify(list);
+  if (key === unplannedShown && !force) return; // unchanged: keep the rows (and a selected MAC)
+  unplannedShown = key;
+  $('unplanned').hidden = list.length === 0;
+  $('unplanned-table').tBodies[0].replaceChildren(...list.map((x) => h('tr', {},
+    h('th', { scope: 'row', class: 'mono' }, x.mac),
+    h('td', {}, [x.firmware, x.arch ? 'arch ' + x.arch : '', x.relay ? t('unplanned.relay', { relay: x.relay }) : ''].filter(Boolean).join(' · ')),
+    h('td', {}, fmtTime(x.last_seen)),
+    h('td', { class: 'num' }, String(x.count)),
+    h('td', { class: x.hint ? 'hint' : 'muted' }, hintText(x)))));
+}
+
 function fillBody(tableId, list, row) {
   const body = $(tableId).tBodies[0];
   body.replaceChildren(...(list || []).map(row));
@@ -883,6 +934,7 @@ function applyLang(l) {
   if (tokenOpen || !$('banner-token').hidden) showBanner(t('token.needed'), true);
   renderFilters();
   renderPlan();
+  renderUnplanned(true);
   render();
   if (detailOpen()) openDetail(state.detail);
 }
