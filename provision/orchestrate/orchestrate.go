@@ -123,10 +123,11 @@ type Orchestrator struct {
 }
 
 type activeRun struct {
-	id      int64
-	nodes   []string
-	stagger time.Duration
-	cancel  context.CancelFunc
+	id       int64
+	nodes    []string
+	stagger  time.Duration
+	parallel int
+	cancel   context.CancelFunc
 }
 
 // New returns an orchestrator. newBMC makes one BMC controller per node
@@ -276,7 +277,7 @@ func (o *Orchestrator) startDriver(id int64, nodes []string, params runParams) {
 		stagger = d
 	}
 	o.mu.Lock()
-	o.run = &activeRun{id: id, nodes: nodes, stagger: stagger, cancel: cancel}
+	o.run = &activeRun{id: id, nodes: nodes, stagger: stagger, parallel: parallel, cancel: cancel}
 	o.mu.Unlock()
 	o.workers.Add(1)
 	go func() {
@@ -410,7 +411,10 @@ func (o *Orchestrator) prepare(ctx context.Context, name, why string) {
 		o.record(ctx, events.Event{Node: name, MAC: n.MAC, Type: "orchestrator.failed", Phase: events.PhaseFailed, Detail: err.Error()})
 		return
 	}
-	bctx, cancel := context.WithTimeout(ctx, o.cfg.BMCTimeout)
+	// The BMC timeout does not count the wait for a power-on slot, at
+	// most one stagger per node in flight.
+	gap, parallel := o.pacing()
+	bctx, cancel := context.WithTimeout(ctx, o.cfg.BMCTimeout+time.Duration(parallel)*gap)
 	defer cancel()
 	c := o.newBMC(t)
 	start := o.now()
@@ -448,16 +452,19 @@ func (o *Orchestrator) drive(ctx context.Context, n *plan.Node, c bmc.Controller
 	} else {
 		o.recordBMC(ctx, events.Event{Node: n.Name, MAC: n.MAC, Type: "bmc.bios", Phase: events.PhaseBIOSOK, Detail: "no BIOS changes requested"})
 	}
+	// Wait for the power-on slot before the one-time boot device: IPMI
+	// BMCs drop a one-time boot flag that is not used within 60 s.
+	gap, _ := o.pacing()
+	slot, err := o.pacer.wait(ctx, gap)
+	if err != nil {
+		return fmt.Errorf("waiting for the power-on slot: %w", err)
+	}
 	if err := c.SetBootDevice(ctx, bmc.BootPXE, bmc.BootOptions{EFI: n.BIOS.UEFI()}); err != nil {
 		return fmt.Errorf("one-time PXE: %w", err)
 	}
 	action := bmc.PowerOn
 	if strings.EqualFold(power, "on") {
 		action = bmc.PowerCycle
-	}
-	slot, err := o.pacer.wait(ctx, o.powerGap())
-	if err != nil {
-		return fmt.Errorf("waiting for the power-on slot: %w", err)
 	}
 	if err := c.Power(ctx, action); err != nil {
 		return fmt.Errorf("power %s: %w", action, err)
@@ -469,15 +476,15 @@ func (o *Orchestrator) drive(ctx context.Context, n *plan.Node, c bmc.Controller
 	return nil
 }
 
-// powerGap is the minimum time between two power-ons: the active run's
-// stagger, else the configured one.
-func (o *Orchestrator) powerGap() time.Duration {
+// pacing is the minimum time between two power-ons and how many nodes
+// may be in BMC work at once: the active run's, else the configured ones.
+func (o *Orchestrator) pacing() (gap time.Duration, parallel int) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.run != nil {
-		return o.run.stagger
+		return o.run.stagger, o.run.parallel
 	}
-	return o.cfg.Stagger
+	return o.cfg.Stagger, o.cfg.Parallel
 }
 
 // pacer hands out power-on slots at least a gap apart, to every worker:

@@ -35,6 +35,7 @@ nodes:
 type fakeBMCs struct {
 	mu     sync.Mutex
 	calls  []string
+	at     map[string]time.Time // "node call" → time of its latest call
 	power  map[string]string
 	fail   map[string]error
 	opens  int
@@ -52,6 +53,10 @@ func (f *fakeBMCs) log(node, call string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls = append(f.calls, node+" "+call)
+	if f.at == nil {
+		f.at = map[string]time.Time{}
+	}
+	f.at[node+" "+call] = time.Now()
 }
 
 func (f *fakeBMCs) callsOf(node string) string {
@@ -535,5 +540,42 @@ func TestPacerSpacesSlots(t *testing.T) {
 	p.after = func(time.Duration) <-chan time.Time { return nil }
 	if _, err := p.wait(cctx, gap); !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled wait: %v", err)
+	}
+}
+
+// The wait for a power-on slot comes before the one-time PXE setting, so
+// the boot flag is used at once (IPMI BMCs drop it after 60 s).
+func TestPowerSlotWaitIsBeforeOneTimePXE(t *testing.T) {
+	h := newHarness(t, Config{Stagger: 200 * time.Millisecond, Tick: time.Hour})
+	ctx := context.Background()
+	// Three retries at once (no launch stagger): their BMC work is done
+	// together, and the pacer makes two of them wait 200 and 400 ms.
+	for _, n := range []string{"n-01", "n-02", "n-03"} {
+		h.record(t, n, events.PhaseFailed)
+	}
+	for _, n := range []string{"n-01", "n-02", "n-03"} {
+		if err := h.o.Retry(ctx, n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, n := range []string{"n-01", "n-02", "n-03"} {
+		h.waitPhase(t, n, events.PhasePoweringOn)
+	}
+	h.bmcs.mu.Lock()
+	defer h.bmcs.mu.Unlock()
+	for _, n := range []string{"n-01", "n-02", "n-03"} {
+		pxe, ok := h.bmcs.at[n+" boot-pxe-persistent=false-efi=true"]
+		var power time.Time
+		for call, at := range h.bmcs.at {
+			if strings.HasPrefix(call, n+" power-") {
+				power = at
+			}
+		}
+		if !ok || power.IsZero() {
+			t.Fatalf("%s: calls %v", n, h.bmcs.calls)
+		}
+		if d := power.Sub(pxe); d < 0 || d > 150*time.Millisecond {
+			t.Errorf("%s: power-on %s after the one-time PXE setting; the slot wait must come first", n, d)
+		}
 	}
 }
