@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -102,6 +104,11 @@ func TestServeSafeMode(t *testing.T) {
 	}
 	if err := json.Unmarshal(body, &h); err != nil || !h.OK || !h.SafeMode || h.Nodes != 0 {
 		t.Fatalf("healthz %q: %v", body, err)
+	}
+	// A second racklift on the same state directory refuses to start.
+	code, _, errs := runCmd(t, nil, "serve", "--safe-mode", "--admin-listen", freePort(t), "--state-dir", state)
+	if code == exitOK || !strings.Contains(errs, "state directory in use") || !strings.Contains(errs, fmt.Sprintf("racklift process %d", os.Getpid())) {
+		t.Errorf("second serve on %s: exit %d, %s", state, code, errs)
 	}
 	cancel()
 	select {

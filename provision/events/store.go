@@ -29,6 +29,9 @@ var (
 	// ErrSchemaTooNew is returned by Open when the database was written by a
 	// newer racklift whose schema this binary does not know.
 	ErrSchemaTooNew = errors.New("events: database schema newer than this binary")
+	// ErrInUse is returned by Open when another process has the state
+	// directory open.
+	ErrInUse = errors.New("events: state directory in use")
 )
 
 // Defaults, in one place.
@@ -62,8 +65,9 @@ const (
 type Store struct {
 	log    *slog.Logger
 	path   string
-	wdb    *sql.DB // exactly one connection; every write goes through it
-	rdb    *sql.DB // read-only pool
+	lock   *os.File // holds the state directory's flock; nil where unsupported
+	wdb    *sql.DB  // exactly one connection; every write goes through it
+	rdb    *sql.DB  // read-only pool
 	broker *Broker
 	now    func() time.Time
 
@@ -97,13 +101,24 @@ func Open(dir string, log *slog.Logger) (*Store, error) {
 		log.Warn("state directory is accessible by other users; it holds callback tokens",
 			"dir", dir, "mode", st.Mode().Perm().String())
 	}
+	lock, err := lockDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	unlock := func() {
+		if lock != nil {
+			_ = lock.Close()
+		}
+	}
 	wdb, rdb, err := openPools(path)
 	if err != nil {
+		unlock()
 		return nil, err
 	}
 	s := &Store{
 		log:      log,
 		path:     path,
+		lock:     lock,
 		wdb:      wdb,
 		rdb:      rdb,
 		broker:   NewBroker(defaultSubscriberBuffer, log),
@@ -116,6 +131,7 @@ func Open(dir string, log *slog.Logger) (*Store, error) {
 	if err := s.init(context.Background()); err != nil {
 		_ = wdb.Close()
 		_ = rdb.Close()
+		unlock()
 		return nil, err
 	}
 	go s.writer()
@@ -242,6 +258,9 @@ func (s *Store) Close() error {
 		<-s.done
 		s.broker.Close()
 		s.closeErr = errors.Join(s.wdb.Close(), s.rdb.Close())
+		if s.lock != nil {
+			_ = s.lock.Close() // after the database: the next owner finds it closed
+		}
 		if s.closeErr != nil {
 			s.closeErr = fmt.Errorf("events: close: %w", s.closeErr)
 		}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -613,4 +614,28 @@ func TestCloseWhileRecording(t *testing.T) {
 
 func TestStoreIsRecorder(t *testing.T) {
 	var _ Recorder = (*Store)(nil) // compile-time check
+}
+
+// One process per state directory: a second Open fails while the first
+// store is open (it would drive the same run twice), and works after Close.
+func TestOpenLocksStateDir(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Open(dir, nil)
+	if !errors.Is(err, ErrInUse) || !strings.Contains(err.Error(), fmt.Sprintf("racklift process %d", os.Getpid())) {
+		t.Fatalf("second Open: %v, want ErrInUse naming pid %d", err, os.Getpid())
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s2, err := Open(dir, nil)
+	if err != nil {
+		t.Fatalf("Open after Close: %v", err)
+	}
+	if err := s2.Close(); err != nil {
+		t.Fatal(err)
+	}
 }
