@@ -16,8 +16,9 @@ type Sighting struct {
 	// First and Last are its first and latest recorded requests.
 	First time.Time `json:"first_seen"`
 	Last  time.Time `json:"last_seen"`
-	// Count is how many requests were recorded (DHCP ignore events are
-	// rate-limited per MAC, so it counts minutes of booting, roughly).
+	// Count is how many requests were recorded. The DHCP server
+	// rate-limits ignore events per MAC (one per 30 s by default), so it
+	// measures how long the machine has been trying rather than packets.
 	Count int `json:"count"`
 	// Latest is the latest recorded event (its Attrs hold firmware, arch,
 	// user class, relay).
