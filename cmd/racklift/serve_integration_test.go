@@ -114,3 +114,107 @@ func TestServeRefusesBesideDHCPServer(t *testing.T) {
 		}
 	})
 }
+
+// TestServePrivileges: racklift serve needs root, or CAP_NET_BIND_SERVICE
+// and CAP_NET_RAW. As user nobody without them it stops with a message
+// naming both; with just those two (ambient, through setpriv) it serves.
+func TestServePrivileges(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root (network namespaces, setpriv)")
+	}
+	for _, b := range []string{"setpriv", "curl"} {
+		if _, err := exec.LookPath(b); err != nil {
+			testbed.SkipOrFail(t, "%s not installed (make deps): %v", b, err)
+		}
+	}
+	// Somewhere user nobody can read the binary and plan and write state.
+	dir, err := os.MkdirTemp("", "racklift-priv-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "racklift")
+	built := buildRacklift(t)
+	b, err := os.ReadFile(built)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	planFile := filepath.Join(dir, "plan.yaml")
+	if err := os.WriteFile(planFile, []byte(probePlan), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	state := filepath.Join(dir, "state")
+	if err := os.Mkdir(state, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(state, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	ns := testbed.NewNetns(t, "priv", "10.99.0.1/24")
+	asNobody := func(ctx context.Context, caps bool) *exec.Cmd {
+		args := []string{"--reuid=65534", "--regid=65534", "--clear-groups"}
+		if caps {
+			args = append(args, "--inh-caps=+net_bind_service,+net_raw", "--ambient-caps=+net_bind_service,+net_raw")
+		}
+		args = append(args, "--", bin, "serve", "--plan", planFile, "--interface", testbed.Bridge, "--state-dir", state,
+			"--admin-listen", "127.0.0.1:8081")
+		return ns.Run(ctx, "setpriv", args...)
+	}
+
+	t.Run("no capabilities", func(t *testing.T) {
+		rctx, rcancel := context.WithTimeout(ctx, 20*time.Second)
+		defer rcancel()
+		out, err := asNobody(rctx, false).CombinedOutput()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() == 0 {
+			t.Fatalf("serve as nobody: %v, want a non-zero exit\n%s", err, out)
+		}
+		if !bytes.Contains(out, []byte("missing privileges CAP_NET_BIND_SERVICE and CAP_NET_RAW")) {
+			t.Errorf("message does not name the missing capabilities:\n%s", out)
+		}
+	})
+
+	t.Run("CAP_NET_BIND_SERVICE and CAP_NET_RAW", func(t *testing.T) {
+		sctx, stop := context.WithCancel(ctx)
+		defer stop()
+		cmd := asNobody(sctx, true)
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			hctx, hcancel := context.WithTimeout(ctx, 5*time.Second)
+			err := ns.Run(hctx, "curl", "-sf", "--max-time", "3", "http://127.0.0.1:8081/healthz").Run()
+			hcancel()
+			if err == nil {
+				break
+			}
+			select {
+			case err := <-done:
+				t.Fatalf("serve as nobody with the two capabilities exited: %v\n%s", err, out.String())
+			default:
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("serve as nobody with the two capabilities did not come up:\n%s", out.String())
+			}
+			time.Sleep(300 * time.Millisecond)
+		}
+		stop()
+		<-done
+		if !strings.Contains(out.String(), "DHCP: proxy") {
+			t.Errorf("not serving proxy DHCP:\n%s", out.String())
+		}
+	})
+}
