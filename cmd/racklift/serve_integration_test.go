@@ -79,38 +79,9 @@ func TestServeRefusesBesideDHCPServer(t *testing.T) {
 	})
 
 	t.Run("force", func(t *testing.T) {
-		sctx, stop := context.WithCancel(ctx)
-		defer stop()
-		cmd := serve(sctx, "--force")
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		deadline := time.Now().Add(30 * time.Second)
-		for {
-			hctx, hcancel := context.WithTimeout(ctx, 5*time.Second)
-			err := ns.Run(hctx, "curl", "-sf", "--max-time", "3", "http://127.0.0.1:8081/healthz").Run()
-			hcancel()
-			if err == nil {
-				break
-			}
-			select {
-			case err := <-done:
-				t.Fatalf("racklift serve --force exited: %v\n%s", err, out.String())
-			default:
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("racklift serve --force did not come up:\n%s", out.String())
-			}
-			time.Sleep(300 * time.Millisecond)
-		}
-		stop() // kills it (by PID, through the command's context)
-		<-done
-		if !strings.Contains(out.String(), "BESIDE ANOTHER DHCP SERVER (--force)") || !strings.Contains(out.String(), "10.99.0.2") {
-			t.Errorf("no loud warning naming the other server:\n%s", out.String())
+		out := serveUntilHealthy(ctx, t, ns, func(ctx context.Context) *exec.Cmd { return serve(ctx, "--force") }, "racklift serve --force")
+		if !strings.Contains(out, "BESIDE ANOTHER DHCP SERVER (--force)") || !strings.Contains(out, "10.99.0.2") {
+			t.Errorf("no loud warning naming the other server:\n%s", out)
 		}
 	})
 }
@@ -183,38 +154,51 @@ func TestServePrivileges(t *testing.T) {
 	})
 
 	t.Run("CAP_NET_BIND_SERVICE and CAP_NET_RAW", func(t *testing.T) {
-		sctx, stop := context.WithCancel(ctx)
-		defer stop()
-		cmd := asNobody(sctx, true)
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		deadline := time.Now().Add(30 * time.Second)
-		for {
-			hctx, hcancel := context.WithTimeout(ctx, 5*time.Second)
-			err := ns.Run(hctx, "curl", "-sf", "--max-time", "3", "http://127.0.0.1:8081/healthz").Run()
-			hcancel()
-			if err == nil {
-				break
-			}
-			select {
-			case err := <-done:
-				t.Fatalf("serve as nobody with the two capabilities exited: %v\n%s", err, out.String())
-			default:
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("serve as nobody with the two capabilities did not come up:\n%s", out.String())
-			}
-			time.Sleep(300 * time.Millisecond)
-		}
-		stop()
-		<-done
-		if !strings.Contains(out.String(), "DHCP: proxy") {
-			t.Errorf("not serving proxy DHCP:\n%s", out.String())
+		out := serveUntilHealthy(ctx, t, ns, func(ctx context.Context) *exec.Cmd { return asNobody(ctx, true) },
+			"serve as nobody with the two capabilities")
+		if !strings.Contains(out, "DHCP: proxy") {
+			t.Errorf("not serving proxy DHCP:\n%s", out)
 		}
 	})
+}
+
+// serveUntilHealthy starts the command start builds (a racklift serve in
+// ns), waits up to 30 s for its /healthz on the namespace's
+// 127.0.0.1:8081, then stops it (by PID, through its context) and returns
+// its output. It fails the test if serve exits or never answers.
+func serveUntilHealthy(ctx context.Context, t *testing.T, ns *testbed.Netns, start func(context.Context) *exec.Cmd, what string) string {
+	t.Helper()
+	sctx, stop := context.WithCancel(ctx)
+	defer stop()
+	cmd := start(sctx)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		hctx, hcancel := context.WithTimeout(ctx, 5*time.Second)
+		err := ns.Run(hctx, "curl", "-sf", "--max-time", "3", "http://127.0.0.1:8081/healthz").Run()
+		hcancel()
+		if err == nil {
+			break
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("%s exited: %v\n%s", what, err, out.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			stop()
+			<-done
+			t.Fatalf("%s did not come up:\n%s", what, out.String())
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	stop()
+	<-done
+	return out.String()
 }

@@ -31,6 +31,22 @@ nodes:
   - {name: n-04, roles: [compute], mac: "52:54:00:00:00:04"}
 `
 
+// planAndStore loads testPlan and opens a fresh event store, closed when
+// the test ends (closing it earlier is fine).
+func planAndStore(t *testing.T) (*plan.Plan, *events.Store) {
+	t.Helper()
+	p, ds := plan.Load("t.yaml", []byte(testPlan), plan.Options{})
+	if p == nil {
+		t.Fatal(ds.Err())
+	}
+	store, err := events.Open(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = store.Close() })
+	return p, store
+}
+
 // fakeBMCs records what the orchestrator asked of each node's BMC.
 type fakeBMCs struct {
 	mu     sync.Mutex
@@ -122,14 +138,7 @@ type harness struct {
 
 func newHarness(t *testing.T, cfg Config) *harness {
 	t.Helper()
-	p, ds := plan.Load("t.yaml", []byte(testPlan), plan.Options{})
-	if p == nil {
-		t.Fatal(ds.Err())
-	}
-	store, err := events.Open(t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p, store := planAndStore(t)
 	f := &fakeBMCs{power: map[string]string{"n-02": "on"}, fail: map[string]error{}}
 	log := slog.New(slog.DiscardHandler)
 	o := New(p, store, f.factory, secrets{}, cfg, log)
@@ -349,12 +358,7 @@ func TestReadyRotatesTokenAndEndsRun(t *testing.T) {
 }
 
 func TestResumeAfterRestartSkipsBootingNodes(t *testing.T) {
-	dir := t.TempDir()
-	p, _ := plan.Load("t.yaml", []byte(testPlan), plan.Options{})
-	store, err := events.Open(dir, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p, store := planAndStore(t)
 	ctx := context.Background()
 	// A previous process started a run and n-01 got as far as DHCP.
 	if _, err := store.StartRun(ctx, runSelector{Nodes: []string{"n-01", "n-03"}}, runParams{}); err != nil {
@@ -420,12 +424,7 @@ func TestRunLeavesBootingNodesAlone(t *testing.T) {
 // TestRestartRotatesReadyTokens: if racklift died between storing a node's
 // ready event and rotating its token, the next start rotates it.
 func TestRestartRotatesReadyTokens(t *testing.T) {
-	dir := t.TempDir()
-	p, _ := plan.Load("t.yaml", []byte(testPlan), plan.Options{})
-	store, err := events.Open(dir, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p, store := planAndStore(t)
 	ctx := context.Background()
 	tok, _ := store.Token(ctx, "n-01")
 	if _, err := store.Record(ctx, events.Event{Node: "n-01", Source: events.SourceInstaller, Type: "install.ready", Phase: events.PhaseReady, Percent: 100}); err != nil {
@@ -454,12 +453,7 @@ func TestRestartRotatesReadyTokens(t *testing.T) {
 // the node without the disk as boot device: the restart redoes it, and
 // only where no later success is recorded.
 func TestRestartRedoesBootFromDisk(t *testing.T) {
-	dir := t.TempDir()
-	p, _ := plan.Load("t.yaml", []byte(testPlan), plan.Options{})
-	store, err := events.Open(dir, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p, store := planAndStore(t)
 	defer store.Close()
 	ctx := context.Background()
 	rec := func(node string, src events.Source, typ string, ph events.Phase) {
