@@ -277,6 +277,13 @@ func (o *Orchestrator) startDriver(id int64, nodes []string, params runParams) {
 		stagger = d
 	}
 	o.mu.Lock()
+	if o.run != nil && o.run.id == id {
+		// Already driven: a run started through the API while Run was
+		// still starting up is also the active run Run resumes.
+		o.mu.Unlock()
+		cancel()
+		return
+	}
 	o.run = &activeRun{id: id, nodes: nodes, stagger: stagger, parallel: parallel, cancel: cancel}
 	o.mu.Unlock()
 	o.workers.Add(1)

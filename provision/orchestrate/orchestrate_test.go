@@ -573,3 +573,49 @@ func TestPowerSlotWaitIsBeforeOneTimePXE(t *testing.T) {
 		}
 	}
 }
+
+// A run started through the API just before Run looks for a run to resume
+// (serve starts both at once) is the same run: it is driven once, so no
+// node is powered twice.
+func TestRunStartedBeforeResumeIsDrivenOnce(t *testing.T) {
+	p, store := planAndStore(t)
+	f := &fakeBMCs{power: map[string]string{}, fail: map[string]error{}}
+	o := New(p, store, f.factory, secrets{}, Config{Stagger: time.Millisecond, Tick: time.Hour}, slog.New(slog.DiscardHandler))
+	ctx, cancel := context.WithCancel(context.Background())
+	if _, err := o.StartRun(ctx, webui.Selection{All: true}); err != nil {
+		t.Fatal(err)
+	}
+	// The run's driver has powered every node before Run gets to look.
+	deadline := time.Now().Add(5 * time.Second)
+	for _, n := range []string{"n-01", "n-02", "n-03", "n-04"} {
+		for {
+			st, ok, err := store.Node(ctx, n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ok && st.Phase == events.PhasePoweringOn {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s never reached powering-on", n)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	done := make(chan error, 1)
+	go func() { done <- o.Run(ctx) }()
+	time.Sleep(300 * time.Millisecond) // a second driver would have powered the nodes again by now
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"n-01", "n-02", "n-03"} {
+		if got := f.callsOf(n); strings.Count(got, "power-") != 1 {
+			t.Errorf("%s: BMC calls %q, want one power-on", n, got)
+		}
+	}
+	evs, err := store.NodeEvents(context.Background(), "n-04", 10)
+	if err != nil || len(evs) != 1 {
+		t.Errorf("n-04 (no BMC): %d events, want one manual-power: %+v, %v", len(evs), evs, err)
+	}
+}
