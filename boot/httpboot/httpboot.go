@@ -27,6 +27,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/racklift/racklift/provision/events"
+	"github.com/racklift/racklift/provision/nodeapi"
 	"github.com/racklift/racklift/provision/plan"
 )
 
@@ -116,17 +117,19 @@ func (s *Server) Handler() http.Handler {
 	}
 	s.seen = map[string]string{}
 	r := chi.NewRouter()
-	r.Get("/healthz", s.healthz)
-	r.Get("/ipxe/{mac}/boot.ipxe", s.bootScript)
-	r.Get("/ks/{mac}", s.config("ks.cfg"))
-	r.Get("/ci/{mac}/{file}", s.seed)
-	r.Post("/phone-home/{mac}/{phase}", s.phoneHome)
+	r.Get(nodeapi.PathHealthz, s.healthz)
+	r.Get(nodeapi.PathIPXE, s.bootScript)
+	r.Get(nodeapi.PathKickstart, s.config(nodeapi.FileKickstart))
+	r.Get(nodeapi.PathSeedFile, s.seed)
+	r.Post(nodeapi.PathPhoneHome, s.phoneHome)
+	// chi cannot match "{media}.iso" and "{media}/*" side by side; the ISO
+	// route takes the segment whole and checks its ".iso" suffix.
 	r.Get("/media/{iso}", s.mediaISO)
 	r.Head("/media/{iso}", s.mediaISO)
-	r.Get("/media/{media}/*", s.media)
-	r.Head("/media/{media}/*", s.media)
-	r.Get("/ipxe-bin/{file}", s.ipxeBin)
-	r.Head("/ipxe-bin/{file}", s.ipxeBin)
+	r.Get(nodeapi.PathMedia+"*", s.media)
+	r.Head(nodeapi.PathMedia+"*", s.media)
+	r.Get(nodeapi.PathIPXEBin, s.ipxeBin)
+	r.Head(nodeapi.PathIPXEBin, s.ipxeBin)
 	return r
 }
 
@@ -192,7 +195,7 @@ func (s *Server) bootScript(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write(s.Render.LocalBootScript(n))
 		return
 	}
-	b, err := s.Render.NodeFile(ctx, n, "boot.ipxe")
+	b, err := s.Render.NodeFile(ctx, n, nodeapi.FileIPXE)
 	if err != nil {
 		s.Log.Error("render boot script", "node", n.Name, "err", err)
 		s.record(ctx, events.Event{Node: n.Name, MAC: mac, Type: "http.render-failed", Detail: "rendering boot.ipxe failed"})
@@ -236,7 +239,7 @@ func (s *Server) config(name string) http.HandlerFunc {
 
 func (s *Server) seed(w http.ResponseWriter, r *http.Request) {
 	switch f := chi.URLParam(r, "file"); f {
-	case "user-data", "meta-data", "vendor-data":
+	case nodeapi.FileUserData, nodeapi.FileMetaData, nodeapi.FileVendorData:
 		s.serveConfig(w, r, f)
 	default:
 		http.NotFound(w, r)
@@ -314,9 +317,9 @@ func (s *Server) phoneHome(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	token := r.Header.Get("X-Racklift-Token")
+	token := r.Header.Get(nodeapi.TokenHeader)
 	if token == "" {
-		token = r.URL.Query().Get("token")
+		token = r.URL.Query().Get(nodeapi.TokenQuery)
 	}
 	owner, valid, err := s.Tokens.NodeForToken(ctx, token)
 	if err != nil {

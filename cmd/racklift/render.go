@@ -13,6 +13,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/racklift/racklift/profiles"
+	"github.com/racklift/racklift/provision/nodeapi"
 	"github.com/racklift/racklift/provision/plan"
 	"github.com/racklift/racklift/provision/render"
 	"github.com/racklift/racklift/templates"
@@ -189,21 +190,21 @@ BMC passwords are never rendered.
 
 Per node (DIR/<node>/):
   boot.ipxe    iPXE script: installer kernel, initrd and kernel arguments
-  ks.cfg       kickstart (RHEL 9 family)                  served at `+render.PathKickstart+`
+  ks.cfg       kickstart (RHEL 9 family)                  served at `+nodeapi.PathKickstart+`
   user-data    kickstart nodes: first-boot cloud-config (hostname, /etc/hosts,
                chrony, ready callback), fetched into the installed system;
                autoinstall nodes: #cloud-config with autoinstall: (the first
-               boot is its autoinstall.user-data)          served at `+render.PathSeed+`user-data
-  meta-data    NoCloud meta-data (instance-id, hostname)    served at `+render.PathSeed+`meta-data
-  vendor-data  NoCloud vendor-data (autoinstall only)       served at `+render.PathSeed+`vendor-data
-Progress: POST `+render.PathPhoneHome+` with header `+render.TokenHeader+`
-(Subiquity's webhook reporter: ?`+render.TokenQuery+`=...).
+               boot is its autoinstall.user-data)          served at `+nodeapi.PathSeed+`user-data
+  meta-data    NoCloud meta-data (instance-id, hostname)    served at `+nodeapi.PathSeed+`meta-data
+  vendor-data  NoCloud vendor-data (autoinstall only)       served at `+nodeapi.PathSeed+`vendor-data
+Progress: POST `+nodeapi.PathPhoneHome+` with header `+nodeapi.TokenHeader+`
+(Subiquity's webhook reporter: ?`+nodeapi.TokenQuery+`=...).
 
 `)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "NODE\tPXE MAC\tPXE ADDRESS\tPROFILE\tINSTALLER\tFILES\tBOOT SCRIPT URL")
 	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.node, r.mac, r.addr, r.profile, r.installer, strings.Join(r.files, " "), render.IPXEURL(server, r.mac))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.node, r.mac, r.addr, r.profile, r.installer, strings.Join(r.files, " "), nodeapi.IPXEURL(server, r.mac))
 	}
 	_ = tw.Flush()
 }

@@ -11,6 +11,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/racklift/racklift/profiles"
+	"github.com/racklift/racklift/provision/nodeapi"
 	"github.com/racklift/racklift/provision/plan"
 	"github.com/racklift/racklift/templates"
 )
@@ -66,7 +67,7 @@ func renderUserData(t *testing.T, r *Renderer, p *plan.Plan, name string) (userD
 	if !ok {
 		t.Fatalf("no node %s", name)
 	}
-	b, err := r.File(p, n, FileUserData, testEnv(n))
+	b, err := r.File(p, n, nodeapi.FileUserData, testEnv(n))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,14 +196,14 @@ func TestFileNamesAndNotExist(t *testing.T) {
 	for _, c := range []struct {
 		n    *plan.Node
 		name string
-	}{{ubuntu, FileKickstart}, {rocky, FileVendorData}, {rocky, "../etc/passwd"}, {rocky, ""}} {
+	}{{ubuntu, nodeapi.FileKickstart}, {rocky, nodeapi.FileVendorData}, {rocky, "../etc/passwd"}, {rocky, ""}} {
 		if _, err := r.File(p, c.n, c.name, testEnv(c.n)); !errors.Is(err, fs.ErrNotExist) {
 			t.Errorf("%s %q: err %v, want fs.ErrNotExist", c.n.Name, c.name, err)
 		}
 	}
 	bad := *rocky
 	bad.Profile = "nope"
-	if _, err := r.File(p, &bad, FileIPXE, testEnv(rocky)); !errors.Is(err, ErrNoProfile) {
+	if _, err := r.File(p, &bad, nodeapi.FileIPXE, testEnv(rocky)); !errors.Is(err, ErrNoProfile) {
 		t.Errorf("unknown profile: %v", err)
 	}
 	media, paths := r.BootFiles(rocky)
@@ -215,7 +216,7 @@ func TestIPXEScripts(t *testing.T) {
 	r := newTestRenderer(t)
 	p := loadExample(t, "lab")
 	n, _ := p.NodeByName("lab-03")
-	b, err := r.File(p, n, FileIPXE, testEnv(n))
+	b, err := r.File(p, n, nodeapi.FileIPXE, testEnv(n))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -316,7 +317,7 @@ args: "console=ttyS0 racklift.progress={{.ProgressURL}} racklift.node={{.Node}}"
 	}
 	n := *base
 	n.Profile = "rescue"
-	b, err := r.File(p, &n, FileIPXE, testEnv(&n))
+	b, err := r.File(p, &n, nodeapi.FileIPXE, testEnv(&n))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -369,7 +370,7 @@ func TestConcurrentRender(t *testing.T) {
 	want := map[string]string{}
 	for _, p := range plans {
 		for _, n := range p.Nodes {
-			b, err := r.File(p, n, FileUserData, testEnv(n))
+			b, err := r.File(p, n, nodeapi.FileUserData, testEnv(n))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -384,7 +385,7 @@ func TestConcurrentRender(t *testing.T) {
 			for i := range 20 {
 				p := plans[(g+i)%2]
 				n := p.Nodes[i%len(p.Nodes)]
-				b, err := r.File(p, n, FileUserData, testEnv(n))
+				b, err := r.File(p, n, nodeapi.FileUserData, testEnv(n))
 				if err != nil {
 					t.Error(err)
 					return

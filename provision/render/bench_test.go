@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/racklift/racklift/profiles"
+	"github.com/racklift/racklift/provision/nodeapi"
 	"github.com/racklift/racklift/provision/plan"
 )
 
@@ -58,7 +59,7 @@ func BenchmarkFile5000(b *testing.B) {
 	p := site5000(b)
 	r := newTestRenderer(b)
 	n := p.Nodes[len(p.Nodes)-1]
-	for _, name := range []string{FileIPXE, FileKickstart, FileUserData} {
+	for _, name := range []string{nodeapi.FileIPXE, nodeapi.FileKickstart, nodeapi.FileUserData} {
 		b.Run(name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/racklift/racklift/profiles"
+	"github.com/racklift/racklift/provision/nodeapi"
 	"github.com/racklift/racklift/provision/plan"
 )
 
@@ -23,7 +24,7 @@ type Env struct {
 	// RootHash is the root password crypt hash from the secrets. Empty
 	// locks the root password (SSH keys only).
 	RootHash string
-	// MediaURL overrides {ServerURL}/media/{media} for the OS media
+	// nodeapi.MediaURL overrides {ServerURL}/media/{media} for the OS media
 	// (e.g. a local mirror); "" uses the default.
 	MediaURL string
 }
@@ -115,7 +116,7 @@ type nodeURLs struct {
 	Server, IPXE, Config, SeedDir, UserData string
 	Media, Repo, Stage2, ISO, Kernel        string
 	Initrds                                 []initrd
-	// Phone-home URLs (token in the TokenHeader header).
+	// Phone-home URLs (token in the nodeapi.TokenHeader header).
 	Pre, Post, Installed, FirstBoot, Ready, Error string
 	// Webhook is the Subiquity reporting endpoint, token in the query.
 	Webhook string
@@ -395,7 +396,7 @@ func (r *Renderer) baseData(p *plan.Plan, n *plan.Node, prof *profiles.Profile, 
 
 	media := strings.TrimRight(env.MediaURL, "/")
 	if media == "" {
-		media = MediaURL(server, prof.Media)
+		media = nodeapi.MediaURL(server, prof.Media)
 	}
 	sub := func(rel string) string {
 		if rel == "" {
@@ -406,29 +407,29 @@ func (r *Renderer) baseData(p *plan.Plan, n *plan.Node, prof *profiles.Profile, 
 	mac := n.MAC
 	u := nodeURLs{
 		Server:    server,
-		IPXE:      IPXEURL(server, mac),
-		SeedDir:   SeedDirURL(server, mac),
-		UserData:  SeedURL(server, mac, FileUserData),
+		IPXE:      nodeapi.IPXEURL(server, mac),
+		SeedDir:   nodeapi.SeedDirURL(server, mac),
+		UserData:  nodeapi.SeedURL(server, mac, nodeapi.FileUserData),
 		Media:     media,
 		Repo:      sub(prof.Repo),
 		Stage2:    sub(prof.Stage2),
-		ISO:       MediaISOURL(server, prof.Media),
+		ISO:       nodeapi.MediaISOURL(server, prof.Media),
 		Kernel:    sub(prof.Kernel),
-		Pre:       PhoneHomeURL(server, mac, PhasePre),
-		Post:      PhoneHomeURL(server, mac, PhasePost),
-		Installed: PhoneHomeURL(server, mac, PhaseInstalled),
-		FirstBoot: PhoneHomeURL(server, mac, PhaseFirstBoot),
-		Ready:     PhoneHomeURL(server, mac, PhaseReady),
-		Error:     PhoneHomeURL(server, mac, PhaseError),
-		Webhook:   PhoneHomeTokenURL(server, mac, PhaseInstaller, env.Token),
-		Progress:  PhoneHomeTokenURL(server, mac, PhaseProgress, env.Token),
+		Pre:       nodeapi.PhoneHomeURL(server, mac, nodeapi.PhasePre),
+		Post:      nodeapi.PhoneHomeURL(server, mac, nodeapi.PhasePost),
+		Installed: nodeapi.PhoneHomeURL(server, mac, nodeapi.PhaseInstalled),
+		FirstBoot: nodeapi.PhoneHomeURL(server, mac, nodeapi.PhaseFirstBoot),
+		Ready:     nodeapi.PhoneHomeURL(server, mac, nodeapi.PhaseReady),
+		Error:     nodeapi.PhoneHomeURL(server, mac, nodeapi.PhaseError),
+		Webhook:   nodeapi.PhoneHomeTokenURL(server, mac, nodeapi.PhaseInstaller, env.Token),
+		Progress:  nodeapi.PhoneHomeTokenURL(server, mac, nodeapi.PhaseProgress, env.Token),
 	}
 	if env.MediaURL != "" {
 		u.ISO = media + ".iso"
 	}
 	switch prof.Installer {
 	case profiles.InstallerKickstart:
-		u.Config = KickstartURL(server, mac)
+		u.Config = nodeapi.KickstartURL(server, mac)
 	case profiles.InstallerAutoinstall:
 		u.Config = u.UserData
 	}

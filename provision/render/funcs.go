@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"strings"
 	"text/template"
+
+	"github.com/racklift/racklift/provision/nodeapi"
 )
 
 // funcs are the template helpers. They are pure and cheap.
@@ -19,7 +21,7 @@ func funcs() template.FuncMap {
 		"join": func(sep string, xs []string) string { return strings.Join(xs, sep) },
 		// indent prefixes every non-empty line with n spaces.
 		"indent": indent,
-		// body builds a CallbackBody JSON document.
+		// body builds a nodeapi.CallbackBody JSON document.
 		"body": callbackJSON,
 		// callback returns a shell command that POSTs progress to url
 		// with the token header; it never fails the caller.
@@ -51,15 +53,15 @@ func indent(n int, s string) string {
 // callbackJSON returns {"percent":P,"detail":D}.
 func callbackJSON(percent int, detail string) string {
 	p := percent
-	b, _ := json.Marshal(CallbackBody{Percent: &p, Detail: detail})
+	b, _ := json.Marshal(nodeapi.CallbackBody{Percent: &p, Detail: detail})
 	return string(b)
 }
 
 // callbackCmd returns a sh command posting {percent, detail} to url with the
-// token in the TokenHeader header. It ends in "|| true": a lost callback
+// token in the nodeapi.TokenHeader header. It ends in "|| true": a lost callback
 // must never fail an install.
 func callbackCmd(url, token string, percent int, detail string) string {
-	return "curl -fsS -m 15 --retry 3 --retry-delay 2 -X POST -H " + shellQuote(TokenHeader+": "+token) +
+	return "curl -fsS -m 15 --retry 3 --retry-delay 2 -X POST -H " + shellQuote(nodeapi.TokenHeader+": "+token) +
 		" -H 'Content-Type: application/json' -d " + shellQuote(callbackJSON(percent, detail)) +
 		" " + shellQuote(url) + " >/dev/null 2>&1 || true"
 }

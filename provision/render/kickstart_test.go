@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/racklift/racklift/profiles"
+	"github.com/racklift/racklift/provision/nodeapi"
 	"github.com/racklift/racklift/provision/plan"
 )
 
@@ -124,7 +125,7 @@ func TestKickstartCommandSet(t *testing.T) {
 	for _, ex := range exampleNames(t) {
 		p := loadExample(t, ex)
 		for _, n := range p.Nodes {
-			b, err := r.File(p, n, FileKickstart, testEnv(n))
+			b, err := r.File(p, n, nodeapi.FileKickstart, testEnv(n))
 			if err != nil {
 				if n.Profile != "rocky9" {
 					continue
@@ -139,7 +140,7 @@ func TestKickstartCommandSet(t *testing.T) {
 	for _, n := range p.Nodes {
 		env := testEnv(n)
 		env.RootHash = ""
-		if b, err := r.File(p, n, FileKickstart, env); err == nil {
+		if b, err := r.File(p, n, nodeapi.FileKickstart, env); err == nil {
 			checkKickstartCommands(t, "disks/"+n.Name, string(b))
 		}
 	}
@@ -196,7 +197,7 @@ func TestKickstartBondsAndVLANs(t *testing.T) {
 	r := newTestRenderer(t)
 	p := loadExample(t, "hyperconverged")
 	n, _ := p.NodeByName("hci-compute-01")
-	b, err := r.File(p, n, FileKickstart, testEnv(n))
+	b, err := r.File(p, n, nodeapi.FileKickstart, testEnv(n))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -235,7 +236,7 @@ func TestKickstartBondsAndVLANs(t *testing.T) {
 	// A controller also carries the external network, which has its own
 	// gateway but is not the default route.
 	c, _ := p.NodeByName("hci-controller-01")
-	b, err = r.File(p, c, FileKickstart, testEnv(c))
+	b, err = r.File(p, c, nodeapi.FileKickstart, testEnv(c))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -302,7 +303,7 @@ func TestKickstartDiskConfinement(t *testing.T) {
 	r := newTestRenderer(t)
 	p := loadPlan(t, diskPlan)
 	n, _ := p.NodeByName("dk-01")
-	b, err := r.File(p, n, FileKickstart, testEnv(n))
+	b, err := r.File(p, n, nodeapi.FileKickstart, testEnv(n))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -340,7 +341,7 @@ func TestKickstartDiskConfinement(t *testing.T) {
 	// A path OS disk is named directly in ignoredisk, clearpart and bootloader.
 	hp := loadExample(t, "hyperconverged")
 	c, _ := hp.NodeByName("hci-compute-02")
-	b, err = r.File(hp, c, FileKickstart, testEnv(c))
+	b, err = r.File(hp, c, nodeapi.FileKickstart, testEnv(c))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -363,7 +364,7 @@ func TestKickstartRootPassword(t *testing.T) {
 	p := loadExample(t, "lab")
 	n, _ := p.NodeByName("lab-01")
 	env := testEnv(n)
-	b, err := r.File(p, n, FileKickstart, env)
+	b, err := r.File(p, n, nodeapi.FileKickstart, env)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -371,7 +372,7 @@ func TestKickstartRootPassword(t *testing.T) {
 		t.Error("rootpw --iscrypted missing")
 	}
 	env.RootHash = ""
-	b, err = r.File(p, n, FileKickstart, env)
+	b, err = r.File(p, n, nodeapi.FileKickstart, env)
 	if err != nil {
 		t.Fatal(err)
 	}

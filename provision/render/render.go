@@ -24,6 +24,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/racklift/racklift/profiles"
+	"github.com/racklift/racklift/provision/nodeapi"
 	"github.com/racklift/racklift/provision/plan"
 )
 
@@ -59,7 +60,7 @@ const hostsMarker = "@@racklift-cluster-hosts@@"
 
 // File is one rendered file.
 type File struct {
-	// Name is the file name (FileIPXE, FileKickstart, ...).
+	// Name is the file name (nodeapi.FileIPXE, nodeapi.FileKickstart, ...).
 	Name string
 	// Data is the content.
 	Data []byte
@@ -181,11 +182,11 @@ func (r *Renderer) FileNames(n *plan.Node) ([]string, error) {
 func fileNames(prof *profiles.Profile) []string {
 	switch prof.Installer {
 	case profiles.InstallerKickstart:
-		return []string{FileIPXE, FileKickstart, FileUserData, FileMetaData}
+		return []string{nodeapi.FileIPXE, nodeapi.FileKickstart, nodeapi.FileUserData, nodeapi.FileMetaData}
 	case profiles.InstallerAutoinstall:
-		return []string{FileIPXE, FileUserData, FileMetaData, FileVendorData}
+		return []string{nodeapi.FileIPXE, nodeapi.FileUserData, nodeapi.FileMetaData, nodeapi.FileVendorData}
 	}
-	return []string{FileIPXE}
+	return []string{nodeapi.FileIPXE}
 }
 
 // File renders one file of the node. It returns an error wrapping
@@ -301,17 +302,17 @@ func (r *Renderer) file(p *plan.Plan, d *nodeData, name string) (out File, err e
 	ks := prof.Installer == profiles.InstallerKickstart
 	ai := prof.Installer == profiles.InstallerAutoinstall
 	switch {
-	case name == FileIPXE:
+	case name == nodeapi.FileIPXE:
 		tmpl, kind = prof.Templates.IPXE, kindIPXE
-	case name == FileKickstart && ks:
+	case name == nodeapi.FileKickstart && ks:
 		tmpl, kind, secret = prof.Templates.Config, kindKickstart, d.RootHash != ""
-	case name == FileUserData && ks:
+	case name == nodeapi.FileUserData && ks:
 		tmpl, kind = prof.Templates.FirstBoot, kindCloudConfig
-	case name == FileUserData && ai:
+	case name == nodeapi.FileUserData && ai:
 		tmpl, kind, secret = prof.Templates.Config, kindAutoinstall, d.RootHash != ""
-	case name == FileMetaData && (ks || ai):
+	case name == nodeapi.FileMetaData && (ks || ai):
 		tmpl, kind = prof.Templates.MetaData, kindYAML
-	case name == FileVendorData && ai:
+	case name == nodeapi.FileVendorData && ai:
 		tmpl, kind = prof.Templates.VendorData, kindCloudConfig
 	default:
 		return File{}, fmt.Errorf("node %s: no file %q for profile %s: %w", d.Node.Name, name, prof.Name, fs.ErrNotExist)
@@ -320,11 +321,11 @@ func (r *Renderer) file(p *plan.Plan, d *nodeData, name string) (out File, err e
 	// and the first-boot body for cloud-configs.
 	dd := *d
 	switch {
-	case name == FileIPXE:
+	case name == nodeapi.FileIPXE:
 		if dd.BootArgs, err = prof.KernelArgs(argsData(d)); err != nil {
 			return File{}, fmt.Errorf("node %s: %w", d.Node.Name, err)
 		}
-	case name == FileUserData && (ks || ai):
+	case name == nodeapi.FileUserData && (ks || ai):
 		hosts, err := r.clusterHosts(p)
 		if err != nil {
 			return File{}, err
@@ -336,7 +337,7 @@ func (r *Renderer) file(p *plan.Plan, d *nodeData, name string) (out File, err e
 			}
 		}()
 	}
-	if name == FileUserData && ai {
+	if name == nodeapi.FileUserData && ai {
 		fb, err := r.exec(prof.Templates.FirstBoot, &dd, kindCloudConfig)
 		if err != nil {
 			return File{}, fmt.Errorf("node %s: first boot: %w", d.Node.Name, err)

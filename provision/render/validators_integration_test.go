@@ -27,6 +27,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/racklift/racklift/hack/testbed"
+	"github.com/racklift/racklift/provision/nodeapi"
 	"github.com/racklift/racklift/provision/plan"
 )
 
@@ -65,9 +66,9 @@ func filesToValidate(t *testing.T) []validatedFile {
 			for _, f := range files {
 				var kind outputKind
 				switch {
-				case f.Name == FileUserData && prof.Installer == "autoinstall":
+				case f.Name == nodeapi.FileUserData && prof.Installer == "autoinstall":
 					kind = kindAutoinstall
-				case f.Name == FileUserData || f.Name == FileVendorData:
+				case f.Name == nodeapi.FileUserData || f.Name == nodeapi.FileVendorData:
 					kind = kindCloudConfig
 				default:
 					continue
