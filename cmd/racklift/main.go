@@ -35,11 +35,46 @@ type env struct {
 }
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signalContext(context.Background())
 	e := &env{stdout: os.Stdout, stderr: os.Stderr, lookupEnv: os.LookupEnv}
 	code := run(ctx, os.Args[1:], e)
 	stop()
 	os.Exit(code)
+}
+
+// signalContext is cancelled on SIGINT or SIGTERM, with the signal as its
+// cause (context.Cause), so a long-running command can say why it stopped.
+// Signals after the first are ignored until stop is called; stop restores
+// the default handling.
+func signalContext(parent context.Context) (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(parent)
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		select {
+		case s := <-ch:
+			cancel(fmt.Errorf("%w: %s", errSignal, signalName(s)))
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, func() {
+		signal.Stop(ch)
+		cancel(nil)
+	}
+}
+
+// errSignal is the cause of a context cancelled by a signal.
+var errSignal = errors.New("received signal")
+
+// signalName is SIGTERM, SIGINT, ... for the usual signals.
+func signalName(s os.Signal) string {
+	switch s {
+	case os.Interrupt:
+		return "SIGINT"
+	case syscall.SIGTERM:
+		return "SIGTERM"
+	}
+	return s.String()
 }
 
 const usage = `racklift - install a highly available OpenStack + Ceph cluster from one plan

@@ -131,13 +131,22 @@ func runServe(ctx context.Context, args []string, e *env) int {
 	if !ok {
 		return code
 	}
-	if err := serve(ctx, c, e); err != nil {
+	err := serve(ctx, c, e)
+	// The last line serve writes says why it stopped: a field engineer
+	// (or the demo) reading the log must never have to guess.
+	switch {
+	case err != nil:
+		e.log.Error("racklift serve stopped", "reason", "fatal error", "err", err)
 		fmt.Fprintf(e.stderr, "racklift serve: %v\n", err)
 		var ue usageError
 		if errors.As(err, &ue) {
 			return exitFailed
 		}
 		return exitRuntime
+	case context.Cause(ctx) != nil:
+		e.log.Info("racklift serve stopped", "reason", context.Cause(ctx).Error())
+	default:
+		e.log.Info("racklift serve stopped", "reason", "all services ended")
 	}
 	return exitOK
 }
@@ -325,9 +334,7 @@ func serve(ctx context.Context, c *serveConfig, e *env) error {
 	fmt.Fprintf(e.stdout, "  dashboard: %s\n", dash)
 	fmt.Fprintf(e.stdout, "  state: %s\n", c.stateDir)
 	log.Info("serving", "plan", p.Cluster.Name, "interface", c.iface, "dhcp", c.dhcpMode, "http", serverURL, "admin", dash)
-	err = g.Wait()
-	log.Info("stopped")
-	return err
+	return g.Wait()
 }
 
 // openMedia opens every --media NAME=PATH.
