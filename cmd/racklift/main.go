@@ -98,7 +98,8 @@ Usage:
   racklift version
 
 Every flag can also be set as RACKLIFT_<FLAG> in the environment
-(e.g. RACKLIFT_SECRETS=/etc/racklift/secrets.yaml).
+(e.g. RACKLIFT_SECRETS=/etc/racklift/secrets.yaml), except --yes, --all,
+--role, --force, --persistent and --allow-unverified, which must be typed.
 Run 'racklift COMMAND -h' for a command's flags.
 `
 
@@ -155,10 +156,26 @@ func newFlags(name string, e *env) *flag.FlagSet {
 	return fs
 }
 
+// commandLineOnly reports whether a flag must be typed on the command line:
+// flags that confirm a destructive action, widen what it acts on, or
+// override a safety check are never taken from the environment, so a
+// RACKLIFT_YES=1 left in a shell profile or a CI variable cannot turn a
+// reinstall or a power-off into one without the question. Node lists are
+// positional arguments, which never come from the environment either.
+func commandLineOnly(flag string) bool {
+	switch flag {
+	case "yes", "all", "role", "force", "persistent", "allow-unverified":
+		return true
+	}
+	return false
+}
+
 // parseFlags parses args allowing flags after positional arguments
 // ("plan validate FILE --json"), then applies RACKLIFT_<FLAG> environment
-// overrides to flags not given on the command line. It returns the
-// positional arguments, or an exit code when parsing failed or help was shown.
+// overrides to flags not given on the command line, except the
+// commandLineOnly ones: a matching variable is ignored, and racklift says
+// so. It returns the positional arguments, or an exit code when parsing
+// failed or help was shown.
 func parseFlags(fs *flag.FlagSet, args []string, e *env) ([]string, int, bool) {
 	var pos []string
 	for {
@@ -184,6 +201,10 @@ func parseFlags(fs *flag.FlagSet, args []string, e *env) ([]string, int, bool) {
 		}
 		name := "RACKLIFT_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
 		if v, ok := e.lookupEnv(name); ok {
+			if commandLineOnly(f.Name) {
+				fmt.Fprintf(e.stderr, "racklift: ignoring %s from the environment: --%s must be typed on the command line\n", name, f.Name)
+				return
+			}
 			if err := f.Value.Set(v); err != nil {
 				fmt.Fprintf(e.stderr, "racklift: %s=%q: %v\n", name, v, err)
 				bad = true
