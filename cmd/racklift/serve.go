@@ -54,6 +54,7 @@ type serveConfig struct {
 	adminListen string
 	serverURL   string
 	media       multiFlag
+	adminHosts  multiFlag
 	force       bool
 	noRA        bool
 	noTFTP      bool
@@ -87,6 +88,7 @@ func parseServe(args []string, e *env) (*serveConfig, int, bool) {
 	fs.StringVar(&c.adminListen, "admin-listen", "127.0.0.1:8081", "dashboard and admin API address; a token is required when it is not loopback")
 	fs.StringVar(&c.serverURL, "server-url", "", "URL nodes use to reach racklift (default http://INTERFACE-IP:PORT)")
 	fs.Var(&c.media, "media", "OS media NAME=PATH (an ISO file or a directory); repeatable")
+	fs.Var(&c.adminHosts, "admin-host", "a DNS name the dashboard is opened by, besides its address (NAME:PORT); repeatable")
 	fs.BoolVar(&c.force, "force", false, "serve authoritative DHCP even though another DHCP server answers (dangerous)")
 	fs.BoolVar(&c.noRA, "no-ra", false, "do not send IPv6 router advertisements (iPXE then waits ~13 s for them)")
 	fs.BoolVar(&c.noTFTP, "no-tftp", false, "do not serve TFTP")
@@ -268,7 +270,7 @@ func serve(ctx context.Context, c *serveConfig, e *env) error {
 	if serverURL == "" {
 		serverURL = "http://" + httpLn.Addr().String()
 	}
-	adminToken, err := adminTokenFor(c.stateDir, adminLn.Addr(), e)
+	adminToken, tokenRequired, err := adminTokenFor(c.stateDir, adminLn.Addr(), e)
 	if err != nil {
 		return err
 	}
@@ -283,7 +285,8 @@ func serve(ctx context.Context, c *serveConfig, e *env) error {
 	hb := &httpboot.Server{Plan: p, Render: boot, Policy: orch, Tokens: store, Rec: store, Media: mediaFS, MediaISO: mediaISO,
 		IPXE: ipxe.FS(), Log: log.With("svc", "http"), Version: version}
 	api := &webui.API{Plan: p, Diags: ds, Store: store, Control: orch, Files: boot, Log: log.With("svc", "admin"),
-		Version: version, Token: adminToken, Static: webuiStatic(), Started: time.Now().UTC()}
+		Version: version, Token: adminToken, TokenRequired: tokenRequired, Hosts: c.adminHosts,
+		Static: webuiStatic(), Started: time.Now().UTC()}
 	bootSrv := httpboot.NewHTTPServer(hb.Handler(), log)
 	adminSrv := httpboot.NewHTTPServer(api.Handler(), log)
 
@@ -360,28 +363,52 @@ func openMedia(specs []string) (map[string]fs.FS, map[string]string, []io.Closer
 	return fsys, isos, closers, nil
 }
 
-// adminTokenFor returns "" when the admin listener is loopback; otherwise
-// the admin token, created on first start (0600 in the state dir) and
-// printed once.
-func adminTokenFor(stateDir string, addr net.Addr, e *env) (string, error) {
+// adminTokenFor returns the admin token, created on first start (0600 in
+// the state dir) and kept there; the CLI reads it from there. It is printed
+// once when the admin listener is not loopback (someone has to type it into
+// a dashboard on another machine), and required on every request then
+// (required reports that).
+func adminTokenFor(stateDir string, addr net.Addr, e *env) (token string, required bool, err error) {
+	required = true
 	if ta, ok := addr.(*net.TCPAddr); ok && ta.IP.IsLoopback() {
-		return "", nil
+		required = false
 	}
 	path := filepath.Join(stateDir, "admin-token")
 	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) >= 20 {
-		fmt.Fprintf(e.stdout, "  admin token: in %s\n", path)
-		return strings.TrimSpace(string(b)), nil
+		if required {
+			fmt.Fprintf(e.stdout, "  admin token: in %s\n", path)
+		}
+		return strings.TrimSpace(string(b)), required, nil
 	}
 	buf := make([]byte, 24)
 	if _, err := rand.Read(buf); err != nil {
-		return "", fmt.Errorf("admin token: %w", err)
+		return "", false, fmt.Errorf("admin token: %w", err)
 	}
 	tok := base64.RawURLEncoding.EncodeToString(buf)
-	if err := os.WriteFile(path, []byte(tok+"\n"), 0o600); err != nil {
-		return "", fmt.Errorf("admin token: %w", err)
+	if err := writeSynced(path, []byte(tok+"\n"), 0o600); err != nil {
+		return "", false, fmt.Errorf("admin token: %w", err)
 	}
-	fmt.Fprintf(e.stdout, "  admin token (shown once, kept in %s): %s\n", path, tok)
-	return tok, nil
+	if required {
+		fmt.Fprintf(e.stdout, "  admin token (shown once, kept in %s): %s\n", path, tok)
+	}
+	return tok, required, nil
+}
+
+// writeSynced writes a file and syncs it, so it survives an abrupt power off.
+func writeSynced(path string, data []byte, mode os.FileMode) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // nodeNamer fills in the node name of events that only know the MAC (TFTP
@@ -478,12 +505,12 @@ func serveSafe(ctx context.Context, c *serveConfig, e *env) error {
 		return fmt.Errorf("admin listen on %s: %w", c.adminListen, err)
 	}
 	defer adminLn.Close()
-	adminToken, err := adminTokenFor(c.stateDir, adminLn.Addr(), e)
+	adminToken, tokenRequired, err := adminTokenFor(c.stateDir, adminLn.Addr(), e)
 	if err != nil {
 		return err
 	}
 	api := &webui.API{Plan: p, Diags: ds, Store: store, Log: log.With("svc", "admin"), Version: version,
-		Token: adminToken, Static: webuiStatic(), Started: time.Now().UTC(), SafeMode: true}
+		Token: adminToken, TokenRequired: tokenRequired, Hosts: c.adminHosts, Static: webuiStatic(), Started: time.Now().UTC(), SafeMode: true}
 	fmt.Fprintf(e.stdout, "racklift %s in SAFE MODE (no DHCP, TFTP or boot HTTP)\n  dashboard: http://%s/\n  state: %s\n", version, adminLn.Addr(), c.stateDir)
 	log.Info("serving in safe mode", "admin", adminLn.Addr().String(), "plan_nodes", len(p.Nodes))
 	return httpboot.Serve(ctx, httpboot.NewHTTPServer(api.Handler(), log), adminLn)

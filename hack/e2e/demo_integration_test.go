@@ -69,7 +69,7 @@ func TestDemo(t *testing.T) {
 		fmt.Println("racklift demo: stopping everything else")
 		t.Fatalf("%s exited unexpectedly: %s", d.what, exitStatus(d.err))
 	}
-	out, err := st.ns.Run(ctx, st.bin, "install", "--all", "--server", "http://127.0.0.1:8081", "--stagger", "2s").CombinedOutput()
+	out, err := st.ns.Run(ctx, st.bin, "install", "--all", "--server", "http://127.0.0.1:8081", "--state-dir", st.state, "--stagger", "2s").CombinedOutput()
 	if err != nil {
 		// The likely reason is a dead child: say that rather than the symptom.
 		select {

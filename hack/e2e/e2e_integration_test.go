@@ -265,9 +265,11 @@ type site struct {
 	plan     string // plan file
 	secrets  string // secrets file
 	profiles string // --profiles-dir
-	// serve is racklift serve's process; serveLog its log file.
+	// serve is racklift serve's process; serveLog its log file; state its
+	// --state-dir (the CLI reads the admin token there).
 	serve    *exec.Cmd
 	serveLog string
+	state    string
 	// died receives the site's processes that end by themselves while
 	// the site's context is live (racklift serve, an ipmi_sim, a VM).
 	died reporter
@@ -394,7 +396,7 @@ func startSiteNodes(ctx context.Context, t *testing.T, nodes []Node, mode string
 		}
 	}
 	return &site{ns: ns, bin: bin, nodes: nodes, bmcs: bmcs, plan: planFile, secrets: secretsFile, profiles: profiles,
-		serve: serve, serveLog: serveLogPath, died: died}
+		serve: serve, serveLog: serveLogPath, state: filepath.Join(work, "state"), died: died}
 }
 
 // TestInstallSite is the whole flow: racklift install --all takes every
@@ -429,7 +431,7 @@ func installSite(t *testing.T, mode string, n int) {
 	ns, bin, nodes, bmcs := st.ns, st.bin, st.nodes, st.bmcs
 
 	start := time.Now()
-	out, err := ns.Run(ctx, bin, "install", "--all", "--server", "http://127.0.0.1:8081", "--stagger", "1s").CombinedOutput()
+	out, err := ns.Run(ctx, bin, "install", "--all", "--server", "http://127.0.0.1:8081", "--state-dir", st.state, "--stagger", "1s").CombinedOutput()
 	if err != nil {
 		t.Fatalf("racklift install: %v\n%s", err, out)
 	}
@@ -536,7 +538,7 @@ func installSite(t *testing.T, mode string, n int) {
 	}
 
 	// status shows every node installed (or further) and exits 0.
-	out, err = ns.Run(ctx, bin, "status", "--server", "http://127.0.0.1:8081").CombinedOutput()
+	out, err = ns.Run(ctx, bin, "status", "--server", "http://127.0.0.1:8081", "--state-dir", st.state).CombinedOutput()
 	if err != nil {
 		t.Fatalf("racklift status: %v\n%s", err, out)
 	}
@@ -608,7 +610,7 @@ func TestBIOSPXEROMChain(t *testing.T) {
 	nodes[0].PXEROM = true
 	st := startSiteNodes(ctx, t, nodes, "authoritative")
 	n := st.nodes[0]
-	if out, err := st.ns.Run(ctx, st.bin, "install", "--all", "--server", "http://127.0.0.1:8081").CombinedOutput(); err != nil {
+	if out, err := st.ns.Run(ctx, st.bin, "install", "--all", "--server", "http://127.0.0.1:8081", "--state-dir", st.state).CombinedOutput(); err != nil {
 		t.Fatalf("racklift install: %v\n%s", err, out)
 	}
 	var d webui.NodeJSON
@@ -707,7 +709,7 @@ func TestUnplannedMachineShown(t *testing.T) {
 		}
 		time.Sleep(time.Second)
 	}
-	out, err := st.ns.Run(ctx, st.bin, "status", "--server", "http://127.0.0.1:8081").CombinedOutput()
+	out, err := st.ns.Run(ctx, st.bin, "status", "--server", "http://127.0.0.1:8081", "--state-dir", st.state).CombinedOutput()
 	if err != nil {
 		t.Fatalf("racklift status: %v\n%s", err, out)
 	}

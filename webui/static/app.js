@@ -40,8 +40,10 @@ function token() {
 }
 
 // api calls the admin API. It sends the admin token if there is one and
-// opens the token prompt on 401.
+// opens the token prompt on 401. Every action is sent as JSON: the server
+// refuses anything else (an HTML form on another site cannot send JSON).
 async function api(path, { method = 'GET', body } = {}) {
+  if (method !== 'GET' && body === undefined) body = {};
   const headers = { Accept: 'application/json' };
   const tok = token();
   if (tok) headers.Authorization = 'Bearer ' + tok;
