@@ -160,6 +160,7 @@ func TestDemoReportsDeadChild(t *testing.T) {
 		t.Logf("the demo said (exit %v):\n%s", err, out[i:min(len(out), i+3000)])
 	}
 }
+
 // forward copies connections from ln to 127.0.0.1:8081 inside the
 // namespace (the socket is created in the namespace, then used from here).
 func forward(ctx context.Context, ln net.Listener, st *site) {
