@@ -450,6 +450,7 @@ func (b *bootRenderer) NodeFile(ctx context.Context, n *plan.Node, name string) 
 }
 
 func (b *bootRenderer) LocalBootScript(n *plan.Node) []byte { return b.r.LocalBoot(n) }
+func (b *bootRenderer) HoldScript(n *plan.Node) []byte      { return b.r.Hold(n) }
 func (b *bootRenderer) UnknownScript(mac string) []byte     { return b.r.UnknownMAC(mac) }
 func (b *bootRenderer) BootFiles(n *plan.Node) (string, []string) {
 	return b.r.BootFiles(n)

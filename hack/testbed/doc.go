@@ -69,7 +69,9 @@
 //
 //	racklift.config=URL     node config; fetched, must contain the node name
 //	racklift.callback=URL   callback base; POST URL/<phase>
-//	racklift.token=TOKEN    sent as header "X-Racklift-Token: TOKEN"
+//	racklift.token=TOKEN    sent as header "X-Racklift-Token: TOKEN"; without it,
+//	                        the token is read from the fetched config (the
+//	                        kickstart's X-Racklift-Token header lines)
 //	racklift.node=NAME      node name
 //	racklift.mode=install   (default) phases pre (5%), progress (50%), installed;
 //	                        writes "racklift-installed NAME\n" in /dev/vda's first sector
@@ -84,7 +86,9 @@
 // produces the same arguments with
 //
 //	racklift.config={{.ConfigURL}} racklift.callback={{.ServerURL}}/phone-home/{{.MAC}}
-//	racklift.token={{.Token}} racklift.node={{.Node}} racklift.mode=install
+//	racklift.node={{.Node}} racklift.mode=install
+//
+// (no token on the command line: racklift's boot scripts are public).
 //
 // /init prints "RACKLIFT-TESTBED: <step> ok" lines on the console (init,
 // modules, dhcp, config, pre, progress, disk, installed, first-boot,

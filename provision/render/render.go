@@ -32,6 +32,7 @@ import (
 const (
 	tmplLocalBoot  = "local-boot.ipxe.tmpl"
 	tmplUnknownMAC = "unknown-mac.ipxe.tmpl"
+	tmplHold       = "hold.ipxe.tmpl"
 )
 
 // ErrNoProfile is returned for a node whose profile is not loaded.
@@ -91,7 +92,7 @@ func newNoSelfTest(tmpls fs.FS, profs *profiles.Set) (*Renderer, error) {
 		}
 	}
 	r := &Renderer{tmpl: root, profs: profs}
-	for _, n := range []string{tmplLocalBoot, tmplUnknownMAC} {
+	for _, n := range []string{tmplLocalBoot, tmplUnknownMAC, tmplHold} {
 		if r.tmpl.Lookup(n) == nil {
 			return nil, fmt.Errorf("render: template %s is missing", n)
 		}
@@ -136,6 +137,9 @@ func (r *Renderer) selfTest() error {
 		}
 	}
 	if _, err := r.localBoot(n); err != nil {
+		return fmt.Errorf("render: self-test: %w", err)
+	}
+	if _, err := r.hold(n); err != nil {
 		return fmt.Errorf("render: self-test: %w", err)
 	}
 	if _, err := r.unknownMAC("52:54:00:00:00:01"); err != nil {
@@ -269,6 +273,21 @@ func (r *Renderer) LocalBoot(n *plan.Node) []byte {
 
 func (r *Renderer) localBoot(n *plan.Node) ([]byte, error) {
 	return r.exec(tmplLocalBoot, struct{ Name, MAC string }{n.Name, n.MAC}, kindIPXE)
+}
+
+// Hold returns the iPXE script for a node whose install failed: it says so
+// on the console and exits to the next boot device until the operator
+// retries the node.
+func (r *Renderer) Hold(n *plan.Node) []byte {
+	b, err := r.hold(n)
+	if err != nil {
+		return fallbackScript
+	}
+	return b
+}
+
+func (r *Renderer) hold(n *plan.Node) ([]byte, error) {
+	return r.exec(tmplHold, struct{ Name, MAC string }{n.Name, n.MAC}, kindIPXE)
 }
 
 // UnknownMAC returns the iPXE script for a MAC that is not in the plan: it
