@@ -83,3 +83,44 @@ func Gather(ctx context.Context, p *plan.Plan, src NodeSource) (map[string]NodeI
 	rd.Ready = rd.Verified == rd.Total
 	return in, rd, nil
 }
+
+// Service builds hand-offs from a live node source: what the CLI and the
+// admin API use.
+type Service struct {
+	Plan *plan.Plan
+	// Source is the event store; nil means racklift cannot read node
+	// states (every node then counts as not verified).
+	Source NodeSource
+	// Key is the site's deployment key.
+	Key DeployKey
+}
+
+// gather reads the inputs, or marks every node unknown without a Source.
+func (s *Service) gather(ctx context.Context) (map[string]NodeInput, Readiness, error) {
+	if s.Source != nil {
+		return Gather(ctx, s.Plan, s.Source)
+	}
+	in := map[string]NodeInput{}
+	rd := Readiness{Total: len(s.Plan.Nodes)}
+	for _, n := range s.Plan.Nodes {
+		in[n.Name] = NodeInput{Reason: "node states cannot be read (no event store)"}
+		rd.Nodes = append(rd.Nodes, NodeReadiness{Name: n.Name, Reason: in[n.Name].Reason})
+	}
+	return in, rd, nil
+}
+
+// Readiness says which nodes are verified and why the others are not.
+func (s *Service) Readiness(ctx context.Context) (Readiness, error) {
+	_, rd, err := s.gather(ctx)
+	return rd, err
+}
+
+// Bundle builds the hand-off of the verified nodes (all nodes with
+// allowUnverified).
+func (s *Service) Bundle(ctx context.Context, allowUnverified bool) (*Bundle, error) {
+	in, _, err := s.gather(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return Build(s.Plan, Inputs{Nodes: in, AllowUnverified: allowUnverified, DeployKey: s.Key})
+}
