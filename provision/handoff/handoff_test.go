@@ -263,7 +263,9 @@ func TestFactsWin(t *testing.T) {
 	if !bytes.Contains(inv.Data, []byte("hci-compute-01 ansible_host=10.10.0.101 ansible_user=root ansible_become=true network_interface=eno1 api_interface=eno1 tunnel_interface=tenant40\n")) {
 		t.Errorf("facts interface name not used:\n%s", inv.Data)
 	}
-	if !slices.ContainsFunc(b.Warnings, func(s string) bool { return strings.Contains(s, "the plan puts 10.10.40.101 (network \"tenant\") on bond0.40, the node has it on tenant40") }) {
+	if !slices.ContainsFunc(b.Warnings, func(s string) bool {
+		return strings.Contains(s, "the plan puts 10.10.40.101 (network \"tenant\") on bond0.40, the node has it on tenant40")
+	}) {
 		t.Errorf("no warning about the renamed interface: %v", b.Warnings)
 	}
 	spec, _ := b.File("ceph/cluster.yaml")
