@@ -1,6 +1,7 @@
 package handoff
 
 import (
+	"fmt"
 	"strings"
 
 	"github.com/racklift/racklift/provision/plan"
@@ -69,7 +70,7 @@ func (b *builder) distro() string {
 		}
 	}
 	for _, os := range sortedKeys(unsupported) {
-		b.warnf("kolla-ansible %s does not list %s as a host OS (its support matrix: CentOS Stream 10, Debian 12, Rocky Linux 10, Ubuntu 24.04): %s", KollaRelease, os, strings.Join(unsupported[os], ", "))
+		b.warnf("kolla-ansible %s does not list %s as a host OS (its support matrix: CentOS Stream 10, Debian 12, Rocky Linux 10, Ubuntu 24.04): %s", KollaRelease, os, shortList(unsupported[os], 8))
 	}
 	global := ""
 	for _, h := range b.hosts {
@@ -91,4 +92,12 @@ func (b *builder) distro() string {
 		}
 	}
 	return global
+}
+
+// shortList joins up to max items and says how many more there are.
+func shortList(items []string, max int) string {
+	if len(items) <= max {
+		return strings.Join(items, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(items[:max], ", "), len(items)-max)
 }

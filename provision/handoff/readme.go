@@ -3,7 +3,6 @@ package handoff
 import (
 	"bytes"
 	"fmt"
-	"strings"
 )
 
 // readme writes README.txt: what is in the folder and the next commands.
@@ -14,7 +13,7 @@ func (b *builder) readme(out *Bundle) []byte {
 	fmt.Fprintf(&w, "for kolla-ansible %s (%s) and cephadm\n\n", KollaRelease, KollaReleaseName)
 	fmt.Fprintf(&w, "Nodes written: %d of %d.\n", len(out.Included), len(p.Nodes))
 	if len(out.Skipped) > 0 {
-		fmt.Fprintf(&w, "Left out (not verified yet): %s\n", strings.Join(out.Skipped, ", "))
+		fmt.Fprintf(&w, "Left out (not verified yet): %s\n", shortList(out.Skipped, 20))
 	}
 	var unv []string
 	for _, h := range b.hosts {
@@ -23,7 +22,7 @@ func (b *builder) readme(out *Bundle) []byte {
 		}
 	}
 	if len(unv) > 0 {
-		fmt.Fprintf(&w, "NOT VERIFIED, written because of --allow-unverified: %s\n", strings.Join(unv, ", "))
+		fmt.Fprintf(&w, "NOT VERIFIED, written because of --allow-unverified (each marked in the files): %s\n", shortList(unv, 20))
 	}
 	if len(b.warn) > 0 {
 		w.WriteString("\nCheck before deploying:\n")
