@@ -12,6 +12,7 @@ pkgs=(
   cloud-init python3-jsonschema    # config validators
   xorriso                          # builds test ISO images (media reader)
   chromium                         # headless browser for dashboard tests
+  ansible-core python3-ceph-common shellcheck openssh-client  # hand-off checked by the deployers' parsers
 )
 
 missing=()

@@ -68,6 +68,7 @@ type API struct {
 	Store   Store
 	Control Control
 	Files   Files
+	Handoff Handoff // nil answers 503 on /api/v1/handoff
 	Log     *slog.Logger
 	Version string
 	// Token is the admin token (header "Authorization: Bearer TOKEN", or
@@ -120,6 +121,7 @@ func (a *API) Handler() http.Handler {
 		r.Post("/runs", a.startRun)
 		r.Post("/runs/stop", a.stopRun)
 		r.Get("/events", a.events)
+		a.handoffRoutes(r)
 	})
 	if a.Static != nil {
 		fsrv := http.FileServerFS(a.Static)

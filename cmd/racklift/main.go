@@ -94,6 +94,7 @@ Usage:
   racklift bmc bootdev pxe|disk|bios|cdrom NODE... [--persistent] [--efi|--legacy]
   racklift bmc bios show|apply NODE... [--dry-run]
       (every bmc command: --plan --secrets --parallel N --stagger D --timeout D --json)
+  racklift handoff --plan FILE -o DIR [--state-dir DIR] [--allow-unverified]
   racklift demo
   racklift version
 
@@ -127,6 +128,8 @@ func run(ctx context.Context, args []string, e *env) int {
 		return runDemo(ctx, args[1:], e)
 	case "bmc":
 		return runBMC(ctx, args[1:], e)
+	case "handoff":
+		return runHandoff(ctx, args[1:], e)
 	case "version", "--version", "-version":
 		fmt.Fprintf(e.stdout, "racklift %s\n", version)
 		return exitOK
