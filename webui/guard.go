@@ -78,6 +78,26 @@ func (a *API) guard(next http.Handler) http.Handler {
 	})
 }
 
+// secret guards reads that hand out secrets (the hand-off archive holds the
+// site's private deployment key): even on loopback they need the admin
+// token or the dashboard's own page (Sec-Fetch-Site: same-origin, which a
+// browser sends on the dashboard's download link and never on another
+// site's link or navigation).
+func (a *API) secret(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sameOrigin, crossSite := a.origin(r)
+		if crossSite {
+			writeJSON(w, http.StatusForbidden, errBody("cross-site request refused"))
+			return
+		}
+		if !sameOrigin && !a.validToken(r) {
+			a.refuseToken(w, r)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
 // hostAllowed reports whether the request's Host names this server: the
 // address the connection arrived at (an IP literal and port: what the
 // dashboard URL racklift prints uses), localhost on a loopback

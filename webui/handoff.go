@@ -21,14 +21,15 @@ type Handoff interface {
 	Bundle(ctx context.Context, allowUnverified bool) (*handoff.Bundle, error)
 }
 
-// handoffRoutes adds the hand-off routes under /api/v1 (behind a.auth):
+// handoffRoutes adds the hand-off routes under /api/v1 (behind a.guard; the
+// bundle, which holds the private deployment key, also behind a.secret):
 //
 //	GET /handoff                       readiness: which nodes are verified, why not
 //	GET /handoff/bundle.tar.gz         the bundle; 409 while not every node is
 //	    [?allow_unverified=true]       verified (or with the reason it cannot be built)
 func (a *API) handoffRoutes(r chi.Router) {
 	r.Get("/handoff", a.handoffReadiness)
-	r.Get("/handoff/bundle.tar.gz", a.handoffBundle)
+	r.With(a.secret).Get("/handoff/bundle.tar.gz", a.handoffBundle)
 }
 
 func (a *API) handoffReadiness(w http.ResponseWriter, r *http.Request) {

@@ -12,7 +12,7 @@ import (
 // PhaseVerified is the phase of a node whose installed state racklift has
 // checked against the plan (after ready). It is declared here until
 // provision/events has it.
-const PhaseVerified = events.Phase("verified")
+const PhaseVerified = events.PhaseVerified
 
 // NodeSource is where the hand-off reads each node's progress and its
 // verification facts: the event store (provision/events.Store, opened
