@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 
+	"github.com/racklift/racklift/provision/events"
 	"github.com/racklift/racklift/provision/handoff"
 )
 
@@ -29,18 +30,23 @@ type handoffNodes interface {
 	io.Closer
 }
 
-// errNoNodeStore says the event store cannot be read for the hand-off yet.
-var errNoNodeStore = errors.New("this racklift cannot read node states and facts from the state dir yet")
+// errNoNodeStore says the event store cannot be read for the hand-off.
+var errNoNodeStore = errors.New("cannot read node states and facts from the state dir")
 
 // openHandoffNodes opens the state dir's event store read-only, beside a
-// running 'racklift serve'. WIRING: once provision/events has a read-only
-// open and Store.Facts, this body becomes one line:
-//
-//	return events.OpenReadOnly(stateDir, log)
+// running 'racklift serve'.
 func openHandoffNodes(stateDir string, log *slog.Logger) (handoffNodes, error) {
-	_ = stateDir
-	_ = log
-	return nil, errNoNodeStore
+	st, err := events.OpenReadOnly(stateDir, log)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errNoNodeStore, err)
+	}
+	return storeNodes{StoreSource: handoff.StoreSource{Store: st}, Closer: st}, nil
+}
+
+// storeNodes is the read-only event store as a handoffNodes.
+type storeNodes struct {
+	handoff.StoreSource
+	io.Closer
 }
 
 func runHandoff(ctx context.Context, args []string, e *env) int {

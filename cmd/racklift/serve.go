@@ -26,6 +26,7 @@ import (
 	boottftp "github.com/racklift/racklift/boot/tftp"
 	"github.com/racklift/racklift/provision/bmc"
 	"github.com/racklift/racklift/provision/events"
+	"github.com/racklift/racklift/provision/handoff"
 	"github.com/racklift/racklift/provision/orchestrate"
 	"github.com/racklift/racklift/provision/plan"
 	"github.com/racklift/racklift/provision/render"
@@ -275,7 +276,13 @@ func serve(ctx context.Context, c *serveConfig, e *env) error {
 		return err
 	}
 
-	boot := &bootRenderer{plan: p, r: rnd, tokens: store, serverURL: serverURL, secrets: secrets}
+	// The site's deployment key (STATE/ssh): every node's first boot
+	// authorizes it, the hand-off gives it to kolla-ansible and cephadm.
+	deployKey, err := handoff.LoadOrCreateDeployKey(c.stateDir, "racklift-deploy@"+p.Cluster.Name)
+	if err != nil {
+		return err
+	}
+	boot := &bootRenderer{plan: p, r: rnd, tokens: store, serverURL: serverURL, secrets: secrets, sshKeys: []string{deployKey.Public}}
 	if rh := p.Cluster.RootPasswordSecret; rh != "" {
 		if _, ok := secrets.Lookup(rh); !ok {
 			return usageError{fmt.Errorf("root password secret %q is not set: pass --secrets or set %s", rh, plan.EnvName(rh))}
@@ -286,7 +293,8 @@ func serve(ctx context.Context, c *serveConfig, e *env) error {
 		IPXE: ipxe.FS(), Log: log.With("svc", "http"), Version: version}
 	api := &webui.API{Plan: p, Diags: ds, Store: store, Control: orch, Files: boot, Log: log.With("svc", "admin"),
 		Version: version, Token: adminToken, TokenRequired: tokenRequired, Hosts: c.adminHosts,
-		Static: webuiStatic(), Started: time.Now().UTC()}
+		Static: webuiStatic(), Started: time.Now().UTC(),
+		Handoff: &handoff.Service{Plan: p, Source: handoff.StoreSource{Store: store}, Key: deployKey}}
 	bootSrv := httpboot.NewHTTPServer(hb.Handler(), log)
 	adminSrv := httpboot.NewHTTPServer(api.Handler(), log)
 
@@ -438,6 +446,8 @@ type bootRenderer struct {
 	}
 	serverURL string
 	secrets   *plan.Secrets
+	// sshKeys are root's keys besides the plan's (the deployment key).
+	sshKeys []string
 }
 
 func (b *bootRenderer) NodeFile(ctx context.Context, n *plan.Node, name string) ([]byte, error) {
@@ -446,7 +456,7 @@ func (b *bootRenderer) NodeFile(ctx context.Context, n *plan.Node, name string) 
 		return nil, fmt.Errorf("token: %w", err)
 	}
 	hash, _ := b.secrets.Lookup(b.plan.Cluster.RootPasswordSecret)
-	return b.r.File(b.plan, n, name, render.Env{ServerURL: b.serverURL, Token: tok, RootHash: hash})
+	return b.r.File(b.plan, n, name, render.Env{ServerURL: b.serverURL, Token: tok, RootHash: hash, SSHKeys: b.sshKeys})
 }
 
 func (b *bootRenderer) LocalBootScript(n *plan.Node) []byte { return b.r.LocalBoot(n) }
@@ -463,7 +473,7 @@ const (
 )
 
 func (b *bootRenderer) ReviewFile(_ context.Context, n *plan.Node, name string) ([]byte, error) {
-	env := render.Env{ServerURL: b.serverURL, Token: maskedToken}
+	env := render.Env{ServerURL: b.serverURL, Token: maskedToken, SSHKeys: b.sshKeys}
 	if b.plan.Cluster.RootPasswordSecret != "" {
 		env.RootHash = maskedHash
 	}

@@ -2,7 +2,9 @@ package handoff
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/racklift/racklift/provision/events"
 	"github.com/racklift/racklift/provision/nodeapi"
@@ -123,4 +125,31 @@ func (s *Service) Bundle(ctx context.Context, allowUnverified bool) (*Bundle, er
 		return nil, err
 	}
 	return Build(s.Plan, Inputs{Nodes: in, AllowUnverified: allowUnverified, DeployKey: s.Key})
+}
+
+// RawStore is the event store as it keeps facts: the JSON the node sent.
+type RawStore interface {
+	Node(ctx context.Context, name string) (events.NodeState, bool, error)
+	Facts(ctx context.Context, node string) ([]byte, time.Time, bool, error)
+}
+
+// StoreSource reads node states and facts from the event store.
+type StoreSource struct{ Store RawStore }
+
+// Node implements NodeSource.
+func (s StoreSource) Node(ctx context.Context, name string) (events.NodeState, bool, error) {
+	return s.Store.Node(ctx, name)
+}
+
+// Facts implements NodeSource: the node's last facts, decoded.
+func (s StoreSource) Facts(ctx context.Context, node string) (*nodeapi.Facts, bool, error) {
+	raw, _, ok, err := s.Store.Facts(ctx, node)
+	if err != nil || !ok {
+		return nil, false, err
+	}
+	var f nodeapi.Facts
+	if err := json.Unmarshal(raw, &f); err != nil {
+		return nil, false, fmt.Errorf("facts of %s: %w", node, err)
+	}
+	return &f, true, nil
 }
