@@ -543,6 +543,7 @@ func installSite(t *testing.T, mode string, n int) {
 		t.Fatalf("racklift status: %v\n%s", err, out)
 	}
 	t.Logf("racklift status:\n%s", out)
+	st.assertNoSecrets(ctx, t)
 }
 
 // TestBMCPowerOnBoots: the engineer's own command, `racklift bmc bootdev
