@@ -240,16 +240,21 @@ func bondOpts(mode string) string {
 }
 
 // buildNet turns the node's NICs, bonds and addresses into interfaces.
+// MTUs come from plan.Node.Links, the one definition verification checks.
 func buildNet(c *plan.Cluster, n *plan.Node) (netData, error) {
 	var nd netData
+	mtus := map[string]int{}
+	for _, l := range n.Links() {
+		mtus[l.Name] = l.MTU
+	}
 	for _, x := range n.NICs {
 		if !plainRE.MatchString(x.Name) {
 			return nd, fmt.Errorf("interface name %q", x.Name)
 		}
-		nd.Ethernets = append(nd.Ethernets, iface{Name: x.Name, MAC: x.MAC, MTU: x.MTU})
+		nd.Ethernets = append(nd.Ethernets, iface{Name: x.Name, MAC: x.MAC, MTU: mtus[x.Name]})
 	}
 	for _, b := range n.Bonds {
-		nd.Bonds = append(nd.Bonds, iface{Name: b.Name, Members: slices.Clone(b.Members), Mode: b.Mode, BondOpts: bondOpts(b.Mode), MTU: b.MTU})
+		nd.Bonds = append(nd.Bonds, iface{Name: b.Name, Members: slices.Clone(b.Members), Mode: b.Mode, BondOpts: bondOpts(b.Mode), MTU: mtus[b.Name]})
 		for _, m := range b.Members {
 			if i := findIface(nd.Ethernets, m); i >= 0 {
 				nd.Ethernets[i].Member = b.Name
@@ -265,12 +270,6 @@ func buildNet(c *plan.Cluster, n *plan.Node) (netData, error) {
 			return &nd.Bonds[i]
 		}
 		return nil
-	}
-	// raise makes the interface at least mtu (a parent carries its VLANs).
-	raise := func(x *iface, mtu int) {
-		if x.MTU < mtu {
-			x.MTU = mtu
-		}
 	}
 	var bootName string
 	for _, a := range n.Addresses {
@@ -297,16 +296,11 @@ func buildNet(c *plan.Cluster, n *plan.Node) (netData, error) {
 		if parent == nil {
 			return nd, fmt.Errorf("network %s: node has no interface %q", nw.Name, a.Interface)
 		}
-		mtu := nw.MTU
-		if mtu == 0 {
-			mtu = 1500
-		}
 		if nw.VLAN == 0 {
 			if parent.Addr != nil {
 				return nd, fmt.Errorf("interface %s carries two untagged networks (%s, %s)", parent.Name, parent.Addr.Network, nw.Name)
 			}
 			parent.Addr = ad
-			raise(parent, mtu)
 			if nw.Provisioning {
 				parent.Boot = true
 				bootName = parent.Name
@@ -316,24 +310,7 @@ func buildNet(c *plan.Cluster, n *plan.Node) (netData, error) {
 		if !plainRE.MatchString(a.Device) {
 			return nd, fmt.Errorf("VLAN device name %q", a.Device)
 		}
-		raise(parent, mtu)
-		nd.VLANs = append(nd.VLANs, iface{Name: a.Device, Parent: a.Interface, VLAN: nw.VLAN, MTU: mtu, Addr: ad})
-	}
-	for i := range nd.Ethernets {
-		if nd.Ethernets[i].MTU == 0 {
-			nd.Ethernets[i].MTU = 1500
-		}
-	}
-	for i := range nd.Bonds {
-		b := &nd.Bonds[i]
-		if b.MTU == 0 {
-			b.MTU = 1500
-		}
-		for _, m := range b.Members {
-			if j := findIface(nd.Ethernets, m); j >= 0 {
-				raise(&nd.Ethernets[j], b.MTU)
-			}
-		}
+		nd.VLANs = append(nd.VLANs, iface{Name: a.Device, Parent: a.Interface, VLAN: nw.VLAN, MTU: mtus[a.Device], Addr: ad})
 	}
 	if bootName != "" {
 		nd.Boot = lookup(bootName)
