@@ -291,7 +291,7 @@ description: a rescue image
 installer: none
 kernel: vmlinuz
 initrd: [initrd.img, extra.img]
-args: "console=ttyS0 racklift.progress={{.ProgressURL}} racklift.node={{.Node}}"
+args: "console=ttyS0 racklift.node={{.Node}} racklift.config={{.ConfigURL}}"
 `)}}
 	profs, err := profiles.Load(profiles.Builtin(), custom)
 	if err != nil {
@@ -311,7 +311,7 @@ args: "console=ttyS0 racklift.progress={{.ProgressURL}} racklift.node={{.Node}}"
 			t.Fatalf("profile %s: %v", name, err)
 		}
 		prof, _ := profs.Get(name)
-		if len(files) != len(fileNames(prof)) {
+		if len(files) != len(fileNames(prof, &n)) {
 			t.Errorf("profile %s: %d files", name, len(files))
 		}
 	}
@@ -321,7 +321,7 @@ args: "console=ttyS0 racklift.progress={{.ProgressURL}} racklift.node={{.Node}}"
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(b), "initrd=initrd0 initrd=initrd1 console=ttyS0 racklift.progress=http://10.99.0.1:8080/phone-home/b8:ca:3a:20:00:01/progress?token=test-token-hci-compute-01 racklift.node=hci-compute-01") {
+	if !strings.Contains(string(b), "initrd=initrd0 initrd=initrd1 console=ttyS0 racklift.node=hci-compute-01 racklift.config= ") {
 		t.Errorf("rescue boot.ipxe:\n%s", b)
 	}
 }

@@ -27,6 +27,25 @@ type Env struct {
 	// nodeapi.MediaURL overrides {ServerURL}/media/{media} for the OS media
 	// (e.g. a local mirror); "" uses the default.
 	MediaURL string
+	// Image is what the image store knows about the node's image, for
+	// the agent's instructions (profiles of installer kind image).
+	Image ImageEnv
+}
+
+// ImageEnv is the image store's part of an image node's instructions
+// (nodeapi.ImageRef): the renderer knows the image's name from the
+// profile, the caller knows its manifest.
+type ImageEnv struct {
+	// ManifestSHA256 is the SHA-256 (64 lower-case hex digits) of the
+	// imported image's manifest.json; "" when unknown (e.g. `plan render`
+	// without a state dir: the agent then refuses to write).
+	ManifestSHA256 string
+	// BlobURLs are the base URLs serving nodeapi.PathBlob, racklift first;
+	// empty means ServerURL alone.
+	BlobURLs []string
+	// NoReboot leaves the node up after the agent wrote the image (tests
+	// that inspect the disk); nodeapi.Instructions.Reboot is its negation.
+	NoReboot bool
 }
 
 // Character sets the renderer accepts for values it writes into shell,
@@ -39,6 +58,7 @@ var (
 	devPathRE   = regexp.MustCompile(`^/dev/[A-Za-z0-9._:+/-]+$`)
 	serialRE    = regexp.MustCompile(`^[A-Za-z0-9._:+-]{1,128}$`)
 	plainRE     = regexp.MustCompile(`^[A-Za-z0-9._:/+@*~=,-]+$`)
+	sha256RE    = regexp.MustCompile(`^[0-9a-f]{64}$`)
 	sshKeyRE    = regexp.MustCompile(`^[A-Za-z0-9@.-]+ [A-Za-z0-9+/=]+( [^"'\\\x00-\x1f\x7f` + "`" + `$]*)?$`)
 )
 
@@ -65,6 +85,14 @@ func (e Env) check() error {
 	if e.RootHash != "" && !hashRE.MatchString(e.RootHash) {
 		// Never echo the value.
 		return fmt.Errorf("root password hash: not a crypt(3) hash (make one with: openssl passwd -6)")
+	}
+	if e.Image.ManifestSHA256 != "" && !sha256RE.MatchString(e.Image.ManifestSHA256) {
+		return fmt.Errorf("image manifest SHA-256 %q: want 64 lower-case hex digits", e.Image.ManifestSHA256)
+	}
+	for _, u := range e.Image.BlobURLs {
+		if !serverURLRE.MatchString(strings.TrimRight(u, "/")) {
+			return fmt.Errorf("blob URL %q: want http://HOST[:PORT][/PATH]", u)
+		}
 	}
 	return nil
 }
@@ -107,6 +135,29 @@ type nodeData struct {
 	FirstBoot string
 	// Hosts is the cluster's /etc/hosts (only set for first-boot files).
 	Hosts string
+	// Image is true for profiles of installer kind image: the first boot
+	// also sets root's password and keys and the sysctl settings (no
+	// installer did).
+	Image bool
+	// NetworkConfig is the node's network config version 2, top level
+	// (only set for autoinstall user-data, which indents it).
+	NetworkConfig string
+	// ReadyScript is the first boot's ready script (only set for
+	// first-boot files); FactsSHA256 the SHA-256 of the facts script it
+	// fetches and checks.
+	ReadyScript string
+	FactsSHA256 string
+	// GRUB is the installer boot in GRUB's syntax (only set for grub.cfg).
+	GRUB grubData
+	// ImageEnv is Env.Image, for the instructions.
+	ImageEnv ImageEnv
+}
+
+// grubData is what grub.cfg loads: GRUB device paths and quoted words.
+type grubData struct {
+	Kernel  string
+	Initrds []string
+	Args    string
 }
 
 type keyValue struct{ Key, Value string }
@@ -118,10 +169,12 @@ type nodeURLs struct {
 	Initrds                                 []initrd
 	// Phone-home URLs (token in the nodeapi.TokenHeader header).
 	Pre, Post, Installed, FirstBoot, Ready, Error string
-	// Webhook is the Subiquity reporting endpoint, token in the query.
+	// Webhook is the Subiquity reporting endpoint, token in the query
+	// (only in the autoinstall user-data, which is served to the node only).
 	Webhook string
-	// Progress is the kernel-phase progress URL, token in the query.
-	Progress string
+	// GRUB is the node's grub.cfg; FactsScript the facts script the first
+	// boot runs; Instructions the deploy agent's instructions (image).
+	GRUB, FactsScript, Instructions string
 }
 
 type initrd struct{ Name, URL string }
@@ -350,6 +403,9 @@ func (r *Renderer) baseData(p *plan.Plan, n *plan.Node, prof *profiles.Profile, 
 		Token:    env.Token,
 		RootHash: env.RootHash,
 		Timezone: p.Cluster.Timezone,
+
+		FactsSHA256: r.factsSHA,
+		ImageEnv:    env.Image,
 	}
 	if d.FQDN == "" {
 		d.FQDN = n.Name
@@ -399,7 +455,10 @@ func (r *Renderer) baseData(p *plan.Plan, n *plan.Node, prof *profiles.Profile, 
 		Ready:     nodeapi.PhoneHomeURL(server, mac, nodeapi.PhaseReady),
 		Error:     nodeapi.PhoneHomeURL(server, mac, nodeapi.PhaseError),
 		Webhook:   nodeapi.PhoneHomeTokenURL(server, mac, nodeapi.PhaseInstaller, env.Token),
-		Progress:  nodeapi.PhoneHomeTokenURL(server, mac, nodeapi.PhaseProgress, env.Token),
+		GRUB:      nodeapi.GRUBURL(server, mac),
+
+		FactsScript:  nodeapi.FactsScriptURL(server),
+		Instructions: nodeapi.AgentInstructionsURL(server, mac),
 	}
 	if env.MediaURL != "" {
 		u.ISO = media + ".iso"
@@ -409,9 +468,18 @@ func (r *Renderer) baseData(p *plan.Plan, n *plan.Node, prof *profiles.Profile, 
 		u.Config = nodeapi.KickstartURL(server, mac)
 	case profiles.InstallerAutoinstall:
 		u.Config = u.UserData
+	case profiles.InstallerImage:
+		u.Config = u.Instructions
 	}
 	for i, f := range prof.Initrd {
 		u.Initrds = append(u.Initrds, initrd{Name: fmt.Sprintf("initrd%d", i), URL: sub(f)})
+	}
+	if prof.Installer == profiles.InstallerImage {
+		// The node boots racklift's deploy agent, not the media.
+		d.Image = true
+		u.Media, u.Repo, u.Stage2, u.ISO = "", "", "", ""
+		u.Kernel = nodeapi.AgentKernelURL(server)
+		u.Initrds = []initrd{{Name: "initrd0", URL: nodeapi.AgentInitrdURL(server)}}
 	}
 	d.URL = u
 
@@ -481,8 +549,6 @@ func argsData(d *nodeData) profiles.ArgsData {
 		ISOURL:       d.URL.ISO,
 		ConfigURL:    d.URL.Config,
 		ConfigDirURL: d.URL.SeedDir,
-		ProgressURL:  d.URL.Progress,
-		Token:        d.Token,
 		Node:         d.Node.Name,
 		Hostname:     d.Hostname,
 		FQDN:         d.FQDN,
