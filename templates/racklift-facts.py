@@ -252,7 +252,36 @@ def by_links(kind):
     return out
 
 
-LSBLK_COLS = "NAME,PATH,TYPE,SIZE,SERIAL,MODEL,WWN,ROTA,PTTYPE,FSTYPE"
+LSBLK_COLS = "NAME,PATH,MAJ:MIN,TYPE,SIZE,SERIAL,MODEL,WWN,ROTA,PTTYPE,FSTYPE"
+
+
+def sysfs_serial(name):
+    """The serial number the kernel shows (virtio-blk, NVMe), for when
+    lsblk has none (no udev database)."""
+    for p in ("/sys/class/block/%s/serial" % name, "/sys/class/block/%s/device/serial" % name):
+        v = read(p)
+        if v:
+            return v
+    return ""
+
+
+def blkid_probe(path):
+    """Partition table and signature of a device, probed by blkid itself:
+    for when udev has not (no udev database: lsblk then shows none)."""
+    try:
+        r = subprocess.run(["blkid", "-p", "-o", "export", path], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        notes.append("blkid %s: %s" % (path, e))
+        return "", ""
+    err = r.stderr.decode("utf-8", "replace").strip()
+    if r.returncode == 2 and not err:  # nothing found: a blank device
+        return "", ""
+    if r.returncode != 0:
+        notes.append("blkid -p %s: %s" % (path, err or "exit %d" % r.returncode))
+        return "", ""
+    vals = dict(l.split("=", 1) for l in r.stdout.decode("utf-8", "replace").splitlines() if "=" in l)
+    return vals.get("PTTYPE", ""), vals.get("TYPE", "")
 
 
 def disks():
@@ -269,17 +298,22 @@ def disks():
         mps = e.get("mountpoints")
         if mps is None:
             mps = [e.get("mountpoint")]
+        path = e.get("path") or ("/dev/" + name if name else "")
+        pttype, fstype = e.get("pttype") or "", e.get("fstype") or ""
+        majmin = e.get("maj:min") or ""
+        if not pttype and not fstype and majmin and not os.path.exists("/run/udev/data/b" + majmin):
+            pttype, fstype = blkid_probe(path)
         d = {
             "name": name,
-            "path": e.get("path") or ("/dev/" + name if name else ""),
+            "path": path,
             "type": e.get("type") or "",
             "size_bytes": to_int(e.get("size")) or 0,
-            "serial": (e.get("serial") or "").strip(),
+            "serial": (e.get("serial") or "").strip() or sysfs_serial(name),
             "model": (e.get("model") or "").strip(),
             "wwn": e.get("wwn") or "",
             "rotational": e.get("rota") in (True, 1, "1"),
-            "pttype": e.get("pttype") or "",
-            "fstype": e.get("fstype") or "",
+            "pttype": pttype,
+            "fstype": fstype,
             "mountpoints": [m for m in mps if m],
             "by_id": ids.get(name, []),
             "by_path": paths.get(name, []),

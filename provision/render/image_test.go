@@ -10,11 +10,14 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"testing/fstest"
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/racklift/racklift/profiles"
 	"github.com/racklift/racklift/provision/nodeapi"
 	"github.com/racklift/racklift/provision/plan"
+	"github.com/racklift/racklift/templates"
 )
 
 func fileMap(t *testing.T, files []File) map[string]File {
@@ -315,10 +318,10 @@ func TestFirstBootReadyCallback(t *testing.T) {
 
 func TestGRUBSyntaxHelpers(t *testing.T) {
 	for in, want := range map[string]string{
-		"http://10.99.0.1:8080/agent/vmlinuz":               "(http,10.99.0.1:8080)/agent/vmlinuz",
+		"http://10.99.0.1:8080/agent/vmlinuz":                "(http,10.99.0.1:8080)/agent/vmlinuz",
 		"http://10.99.0.1/media/rocky9/images/pxeboot/x.img": "(http,10.99.0.1)/media/rocky9/images/pxeboot/x.img",
-		"http://[fd00:99::1]:8080/agent/vmlinuz":            "(http,[fd00:99::1]:8080)/agent/vmlinuz",
-		"http://h:1/grub/${net_default_mac}/grub.cfg":       "(http,h:1)/grub/${net_default_mac}/grub.cfg",
+		"http://[fd00:99::1]:8080/agent/vmlinuz":             "(http,[fd00:99::1]:8080)/agent/vmlinuz",
+		"http://h:1/grub/${net_default_mac}/grub.cfg":        "(http,h:1)/grub/${net_default_mac}/grub.cfg",
 	} {
 		if got, err := grubPath(in); err != nil || got != want {
 			t.Errorf("grubPath(%q) = %q, %v; want %q", in, got, err, want)
@@ -380,5 +383,35 @@ func TestGRUBConfigs(t *testing.T) {
 	}
 	if _, err := r.GRUBBootstrap("https://x"); err == nil {
 		t.Error("bootstrap over https accepted")
+	}
+}
+
+// TestRealFactsScript: the renderer reads the facts script from the
+// templates FS and the first boot checks exactly its SHA-256.
+func TestRealFactsScript(t *testing.T) {
+	profs, err := profiles.Load(profiles.Builtin())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := New(templates.FS(), profs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(r.FactsScript(), templates.FactsScript()) {
+		t.Fatal("FactsScript differs from templates.FactsScript")
+	}
+	sum := sha256.Sum256(templates.FactsScript())
+	p := loadExample(t, "image-lab")
+	n, _ := p.NodeByName("img-01")
+	b, err := r.File(p, n, nodeapi.FileUserData, testEnv(n))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), "printf '%s  %s\\n' "+hex.EncodeToString(sum[:])+" ") {
+		t.Errorf("user-data does not check the real script's SHA-256")
+	}
+	// Without the script the renderer refuses to start.
+	if _, err := New(fstest.MapFS{"boot.ipxe.tmpl": {Data: []byte("#!ipxe\n")}}, profs); err == nil || !strings.Contains(err.Error(), "facts script") {
+		t.Errorf("New without the facts script: %v", err)
 	}
 }

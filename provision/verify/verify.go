@@ -570,11 +570,11 @@ func (c *comparer) osDisk() *device {
 		return nil
 	}
 	if !mounted(dv.d, "/") {
-		where := c.rootDevice()
-		if where == "" {
-			where = "unknown"
+		where := "no disk holds it"
+		if r := c.rootDevice(); r != "" {
+			where = "/ is on " + r
 		}
-		c.bad(CheckOSDisk, pd.String(), "OS disk %s does not hold the root file system (/ is on %s)", c.shown(pd, dv.d), where)
+		c.bad(CheckOSDisk, pd.String(), "OS disk %s does not hold the root file system (%s)", c.shown(pd, dv.d), where)
 	}
 	return dv
 }
