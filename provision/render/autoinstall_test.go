@@ -90,7 +90,7 @@ func TestAutoinstallNetwork(t *testing.T) {
 	if eno1.Match["macaddress"] != "b8:ca:3a:20:00:06" || eno1.SetName != "eno1" {
 		t.Errorf("eno1 not matched by MAC with set-name: %+v", eno1)
 	}
-	if len(eno1.Addresses) != 1 || eno1.Addresses[0] != "10.10.0.106/24" || len(eno1.Routes) != 1 || eno1.Routes[0]["via"] != "10.10.0.1" || eno1.Routes[0]["to"] != "default" {
+	if len(eno1.Addresses) != 1 || eno1.Addresses[0] != "10.10.0.106/24" || len(eno1.Routes) != 1 || eno1.Routes[0]["via"] != "10.10.0.1" || eno1.Routes[0]["to"] != "0.0.0.0/0" {
 		t.Errorf("eno1 address/route: %+v", eno1)
 	}
 	for _, m := range []string{"ens1f0", "ens1f1"} {

@@ -223,6 +223,13 @@ type ifaddr struct {
 	DNS          []string
 	Search       []string
 	Provisioning bool
+	// Gateway4 writes the default route as network config's gateway4:
+	// (image nodes). cloud-init 22.4 (Debian 12) renders routes: for
+	// ifupdown as net-tools `route` commands, which a Debian image
+	// without net-tools cannot run, and refuses "to: default"; gateway4
+	// becomes ifupdown's own gateway line. Netplan (autoinstall) gets
+	// routes: to 0.0.0.0/0.
+	Gateway4 bool
 }
 
 // diskData is a disk as the templates use it.
@@ -486,6 +493,15 @@ func (r *Renderer) baseData(p *plan.Plan, n *plan.Node, prof *profiles.Profile, 
 	var err error
 	if d.Net, err = buildNet(&p.Cluster, n); err != nil {
 		return nil, fmt.Errorf("network: %w", err)
+	}
+	if d.Image {
+		for _, list := range [][]iface{d.Net.Ethernets, d.Net.Bonds, d.Net.VLANs} {
+			for _, x := range list {
+				if x.Addr != nil {
+					x.Addr.Gateway4 = true
+				}
+			}
+		}
 	}
 	if d.OSDisk, err = newDisk(n.OSDisk); err != nil {
 		return nil, fmt.Errorf("OS disk: %w", err)

@@ -155,6 +155,7 @@ type netConfig struct {
 		MTU       int               `yaml:"mtu"`
 		Addresses []string          `yaml:"addresses"`
 		Routes    []map[string]string
+		Gateway4  string `yaml:"gateway4"`
 		DNS       struct {
 			Addresses []string `yaml:"addresses"`
 			Search    []string `yaml:"search"`
@@ -229,7 +230,7 @@ func TestNetworkConfigFromPlan(t *testing.T) {
 			}
 		}
 		eno1 := nc.Ethernets["eno1"]
-		if len(eno1.Routes) != 1 || eno1.Routes[0]["to"] != "default" || eno1.Routes[0]["via"] != "10.99.0.1" ||
+		if len(eno1.Routes) != 0 || eno1.Gateway4 != "10.99.0.1" ||
 			!slices.Equal(eno1.DNS.Addresses, []string{"10.99.0.1"}) || !slices.Equal(eno1.DNS.Search, []string{"img.racklift.test"}) {
 			t.Errorf("%s eno1 route/DNS: %+v", n.Name, eno1)
 		}
