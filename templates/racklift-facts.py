@@ -22,7 +22,12 @@ import sys
 FACTS_VERSION = 1
 SYS_NET = "/sys/class/net"
 SECURE_BOOT_VAR = "/sys/firmware/efi/efivars/SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c"
+RESOLV_CONF = "/etc/resolv.conf"
+# systemd-resolved's stub listener, and the file listing its real servers.
 RESOLVED_STUB = "127.0.0.53"
+RESOLVED_CONF = "/run/systemd/resolve/resolv.conf"
+PROC_BONDING = "/proc/net/bonding"
+OS_RELEASE = ("/etc/os-release", "/usr/lib/os-release")
 
 # Problems met while collecting (a command missing, a file unreadable);
 # they go into the callback's detail, never into the facts.
@@ -87,7 +92,7 @@ def bond_info(name):
     if s is not None:
         members = s.split()
     if not mode or s is None:
-        proc = read("/proc/net/bonding/" + name)
+        proc = read(os.path.join(PROC_BONDING, name))
         if proc:
             for line in proc.splitlines():
                 if line.startswith("Bonding Mode:") and not mode:
@@ -117,7 +122,7 @@ def proc_perm_macs():
     """Bond members' permanent MACs from /proc/net/bonding/* (a member's
     current MAC is its bond's)."""
     perm = {}
-    for path in glob.glob("/proc/net/bonding/*"):
+    for path in glob.glob(os.path.join(PROC_BONDING, "*")):
         cur = None
         for line in (read(path) or "").splitlines():
             if line.startswith("Slave Interface:"):
@@ -230,13 +235,13 @@ def nameservers(path):
 
 
 def dns():
-    main = nameservers("/etc/resolv.conf")
+    main = nameservers(RESOLV_CONF)
     if main is None:
-        notes.append("/etc/resolv.conf is unreadable")
+        notes.append("%s is unreadable" % RESOLV_CONF)
         return []
     if RESOLVED_STUB in main:
         # systemd-resolved's stub: its real upstream servers are here.
-        real = nameservers("/run/systemd/resolve/resolv.conf")
+        real = nameservers(RESOLVED_CONF)
         if real is not None:
             return real
         notes.append("resolv.conf points at systemd-resolved but its resolv.conf is unreadable")
@@ -332,9 +337,11 @@ def disks():
 
 def os_release():
     out = {"id": "", "version_id": "", "pretty_name": ""}
-    text = read("/etc/os-release")
-    if text is None:
-        text = read("/usr/lib/os-release")
+    text = None
+    for path in OS_RELEASE:
+        text = read(path)
+        if text is not None:
+            break
     if text is None:
         notes.append("no os-release")
         return out
