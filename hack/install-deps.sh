@@ -13,6 +13,7 @@ pkgs=(
   grub-common                      # grub-script-check (Secure Boot GRUB configs)
   xorriso                          # builds test ISO images (media reader)
   chromium                         # headless browser for dashboard tests
+  ansible-core python3-ceph-common shellcheck openssh-client  # hand-off checked by the deployers' parsers
 )
 
 missing=()

@@ -12,7 +12,7 @@ import (
 func TestFS(t *testing.T) {
 	for _, name := range []string{
 		"boot.ipxe.tmpl", "local-boot.ipxe.tmpl", "unknown-mac.ipxe.tmpl",
-		"grub.cfg.tmpl", "local-boot.grub.cfg.tmpl", "unknown-mac.grub.cfg.tmpl", "bootstrap.grub.cfg.tmpl",
+		"grub.cfg.tmpl", "local-boot.grub.cfg.tmpl", "unknown-mac.grub.cfg.tmpl", "hold.grub.cfg.tmpl", "bootstrap.grub.cfg.tmpl",
 		"kickstart.ks.tmpl", "autoinstall.user-data.tmpl", "meta-data.tmpl",
 		"vendor-data.tmpl", "first-boot.cloud-config.tmpl", "network-config.tmpl",
 		FactsScriptName,

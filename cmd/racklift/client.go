@@ -53,6 +53,9 @@ func (a *apiFlags) client() *client {
 
 func (c *client) do(ctx context.Context, method, path string, body, out any) error {
 	var rd io.Reader
+	if body == nil && method != http.MethodGet {
+		body = struct{}{} // the admin API takes actions as JSON only
+	}
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
@@ -84,6 +87,9 @@ func (c *client) do(ctx context.Context, method, path string, body, out any) err
 		_ = json.Unmarshal(data, &e)
 		if e.Error == "" {
 			e.Error = resp.Status
+		}
+		if resp.StatusCode == http.StatusUnauthorized && c.token == "" {
+			e.Error += " (run as the user that can read STATE-DIR/admin-token, or pass --token / RACKLIFT_TOKEN)"
 		}
 		return fmt.Errorf("%s %s: %s", method, path, e.Error)
 	}

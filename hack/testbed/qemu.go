@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -30,19 +31,34 @@ const (
 	// UEFI is OVMF on q35 with its own PXE client (no NIC option ROM),
 	// which fetches an EFI binary (snponly.efi) by TFTP.
 	UEFI
+	// SecureBoot is UEFI with Secure Boot enforced: OVMF's secboot build
+	// (SMM, secure pflash) with Microsoft's keys enrolled in a copy of
+	// OVMF_VARS_4M.ms.fd, so Debian's signed shim is trusted and unsigned
+	// binaries (iPXE) are refused.
+	SecureBoot
 )
 
 func (f Firmware) String() string {
-	if f == UEFI {
+	switch f {
+	case UEFI:
 		return "uefi"
+	case SecureBoot:
+		return "uefi-secureboot"
 	}
 	return "bios"
 }
+
+// IsUEFI reports whether the firmware is OVMF (with or without Secure Boot).
+func (f Firmware) IsUEFI() bool { return f == UEFI || f == SecureBoot }
 
 // Firmware and ROM files (Debian ovmf, ipxe-qemu).
 var (
 	OVMFCode = "/usr/share/OVMF/OVMF_CODE_4M.fd"
 	OVMFVars = "/usr/share/OVMF/OVMF_VARS_4M.fd"
+	// OVMFSecureCode and OVMFSecureVars are the Secure Boot build and a
+	// variable store with Microsoft's keys enrolled (Debian ovmf).
+	OVMFSecureCode = "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd"
+	OVMFSecureVars = "/usr/share/OVMF/OVMF_VARS_4M.ms.fd"
 	// VirtioROM and E1000ROM are the BIOS iPXE option ROMs; empty means
 	// the first of ROMDirs that has pxe-virtio.rom / pxe-e1000.rom.
 	VirtioROM, E1000ROM string
@@ -54,6 +70,10 @@ var (
 	sercon        = []byte{0xf8, 0x03} // SeaBIOS etc/sercon-port = 0x3f8 (COM1), little-endian
 	defaultMemMB  = 512
 	qmpCmdTimeout = 10 * time.Second
+	// qmpReadyTimeout bounds the wait for QEMU's QMP socket to accept a
+	// connection after start (a slow or loaded machine parses options and
+	// sets up the machine for seconds before it listens).
+	qmpReadyTimeout = 30 * time.Second
 )
 
 // VMOptions describe a VM. Zero values are sensible defaults.
@@ -74,6 +94,18 @@ type VMOptions struct {
 	// DiskMB > 0 without DiskPath attaches a new zero-filled (sparse) raw
 	// disk of that size in Dir. No DiskPath and no DiskMB: diskless.
 	DiskMB int
+	// DiskSerial is the first disk's serial number (virtio-blk serial=,
+	// /dev/disk/by-id/virtio-SERIAL in the guest); empty: none.
+	DiskSerial string
+	// Disks are more virtio disks after the first (vdb, vdc, ...), never
+	// in the boot order.
+	Disks []Disk
+	// HostMTU, when > 0, is the largest MTU the boot NIC offers the guest
+	// (virtio-net host_mtu): the guest cannot raise its MTU above it.
+	HostMTU int
+	// NICs are more NICs after the boot NIC, each on its own tap in br0,
+	// never in the boot order and without an option ROM.
+	NICs []NIC
 	// NoReboot makes a guest reboot end QEMU (-no-reboot). Leave it false
 	// when a BMC simulator resets the VM through QMP.
 	NoReboot bool
@@ -96,6 +128,26 @@ type VMOptions struct {
 	ExtraArgs []string
 }
 
+// Disk is an extra virtio disk of a VM.
+type Disk struct {
+	// Path is a raw image, created with SizeMB MiB (sparse) if missing;
+	// empty means Dir/<vm>-<Serial or index>.raw.
+	Path   string
+	SizeMB int
+	// Serial is the disk's serial number (by-id virtio-SERIAL).
+	Serial string
+}
+
+// NIC is an extra NIC of a VM.
+type NIC struct {
+	// MAC of the NIC; empty derives one from the VM's name and index.
+	MAC string
+	// TapName is its tap in br0 (created if missing); empty derives one.
+	TapName string
+	// HostMTU, when > 0, caps the guest's MTU (virtio-net host_mtu).
+	HostMTU int
+}
+
 // VM is a running QEMU process in a Netns.
 type VM struct {
 	Opts VMOptions
@@ -107,6 +159,10 @@ type VM struct {
 	QMPPath string
 	// DiskPath is the attached disk image, if any.
 	DiskPath string
+	// DiskPaths are the extra disks' images (Opts.Disks), in order.
+	DiskPaths []string
+	// NICMACs are the extra NICs' MACs (Opts.NICs), in order.
+	NICMACs []string
 	// Args is QEMU's command line (without the `ip netns exec` prefix).
 	Args []string
 
@@ -201,12 +257,19 @@ func startVM(t testing.TB, ns *Netns, o VMOptions) (*VM, error) {
 		args = append(args, "-no-reboot")
 	}
 	nic := ""
+	mtu := ""
+	if o.HostMTU > 0 {
+		if o.NIC != "virtio" {
+			return nil, fmt.Errorf("HostMTU needs NIC virtio, not %s", o.NIC)
+		}
+		mtu = fmt.Sprintf(",host_mtu=%d", o.HostMTU)
+	}
 	switch {
-	case o.Firmware == UEFI && o.NIC != "virtio":
+	case o.Firmware.IsUEFI() && o.NIC != "virtio":
 		return nil, fmt.Errorf("UEFI needs NIC virtio (OVMF has no %s driver)", o.NIC)
-	case o.Firmware == UEFI:
+	case o.Firmware.IsUEFI():
 		// romfile= empty: no iPXE ROM, OVMF's own virtio-net driver and PXE client.
-		nic = "virtio-net-pci,netdev=n0,mac=" + o.MAC + ",romfile=,bootindex=1"
+		nic = "virtio-net-pci,netdev=n0,mac=" + o.MAC + mtu + ",romfile=,bootindex=1"
 	case o.NIC == "virtio":
 		rom, err := findROM(VirtioROM, "pxe-virtio.rom")
 		if err != nil {
@@ -214,7 +277,7 @@ func startVM(t testing.TB, ns *Netns, o VMOptions) (*VM, error) {
 		}
 		// disable-legacy=on: Debian's pxe-virtio.rom carries PCI id 1af4:1041
 		// (modern virtio); SeaBIOS silently skips it on a transitional device.
-		nic = "virtio-net-pci,disable-legacy=on,netdev=n0,mac=" + o.MAC + ",romfile=" + rom + ",bootindex=1"
+		nic = "virtio-net-pci,disable-legacy=on,netdev=n0,mac=" + o.MAC + mtu + ",romfile=" + rom + ",bootindex=1"
 	case o.NIC == "e1000":
 		rom, err := findROM(E1000ROM, "pxe-e1000.rom")
 		if err != nil {
@@ -224,18 +287,28 @@ func startVM(t testing.TB, ns *Netns, o VMOptions) (*VM, error) {
 	default:
 		return nil, fmt.Errorf("unknown NIC %q", o.NIC)
 	}
-	if o.Firmware == UEFI {
+	if o.Firmware.IsUEFI() {
+		code, varsTemplate, machine := OVMFCode, OVMFVars, "q35"
+		if o.Firmware == SecureBoot {
+			code, varsTemplate, machine = OVMFSecureCode, OVMFSecureVars, "q35,smm=on"
+		}
 		vars := o.VarsPath
 		if vars == "" {
 			vars = filepath.Join(o.Dir, o.Name+"-OVMF_VARS.fd")
 		}
 		if !fileExists(vars) {
-			if err := copyFile(OVMFVars, vars); err != nil {
+			if err := copyFile(varsTemplate, vars); err != nil {
 				return nil, err
 			}
 		}
-		args = append(args, "-machine", "q35",
-			"-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+OVMFCode,
+		args = append(args, "-machine", machine)
+		if o.Firmware == SecureBoot {
+			// The variable store is writable only from SMM: the guest OS
+			// cannot turn Secure Boot off behind the firmware's back.
+			args = append(args, "-global", "driver=cfi.pflash01,property=secure,value=on")
+		}
+		args = append(args,
+			"-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+code,
 			"-drive", "if=pflash,format=raw,unit=1,file="+vars)
 	} else {
 		args = append(args, "-machine", "pc")
@@ -252,24 +325,67 @@ func startVM(t testing.TB, ns *Netns, o VMOptions) (*VM, error) {
 		disk = filepath.Join(o.Dir, o.Name+"-disk.raw")
 	}
 	if disk != "" {
-		if !fileExists(disk) {
-			mb := o.DiskMB
-			if mb <= 0 {
-				mb = 64
+		mb := o.DiskMB
+		if mb <= 0 {
+			mb = 64
+		}
+		if err := ensureDisk(disk, mb); err != nil {
+			return nil, err
+		}
+		vm.DiskPath = disk
+		serial := ""
+		if o.DiskSerial != "" {
+			serial = ",serial=" + o.DiskSerial
+		}
+		args = append(args, "-drive", "if=none,id=d0,format=raw,file="+disk,
+			"-device", "virtio-blk-pci,drive=d0"+serial+",bootindex=2")
+	}
+	for i, d := range o.Disks {
+		path := d.Path
+		if path == "" {
+			tag := d.Serial
+			if tag == "" {
+				tag = fmt.Sprint(i + 1)
 			}
-			f, err := os.Create(disk)
-			if err != nil {
-				return nil, err
-			}
-			err = f.Truncate(int64(mb) << 20)
-			f.Close()
-			if err != nil {
+			path = filepath.Join(o.Dir, o.Name+"-disk-"+tag+".raw")
+		}
+		mb := d.SizeMB
+		if mb <= 0 {
+			mb = 64
+		}
+		if err := ensureDisk(path, mb); err != nil {
+			return nil, err
+		}
+		vm.DiskPaths = append(vm.DiskPaths, path)
+		serial := ""
+		if d.Serial != "" {
+			serial = ",serial=" + d.Serial
+		}
+		id := fmt.Sprintf("dx%d", i)
+		args = append(args, "-drive", "if=none,id="+id+",format=raw,file="+path,
+			"-device", "virtio-blk-pci,drive="+id+serial)
+	}
+	for i, n := range o.NICs {
+		mac, tap := n.MAC, n.TapName
+		if mac == "" {
+			mac = fmt.Sprintf("52:54:00:98:%02x:%02x", sum[0], byte(int(sum[1])+i+1))
+		}
+		if tap == "" {
+			tap = fmt.Sprintf("tap-%x-%d", sum[2:4], i+1)
+		}
+		if !ns.HasLink(tap) {
+			if err := ns.AddTap(tap); err != nil {
 				return nil, err
 			}
 		}
-		vm.DiskPath = disk
-		args = append(args, "-drive", "if=none,id=d0,format=raw,file="+disk,
-			"-device", "virtio-blk-pci,drive=d0,bootindex=2")
+		mtu := ""
+		if n.HostMTU > 0 {
+			mtu = fmt.Sprintf(",host_mtu=%d", n.HostMTU)
+		}
+		id := fmt.Sprintf("nx%d", i)
+		vm.NICMACs = append(vm.NICMACs, mac)
+		args = append(args, "-netdev", "tap,id="+id+",ifname="+tap+",script=no,downscript=no",
+			"-device", "virtio-net-pci,netdev="+id+",mac="+mac+mtu+",romfile=")
 	}
 	if o.Kernel != "" {
 		args = append(args, "-kernel", o.Kernel, "-append", o.Append)
@@ -300,23 +416,21 @@ func startVM(t testing.TB, ns *Netns, o VMOptions) (*VM, error) {
 		vm.mu.Unlock()
 		close(vm.done)
 	}()
-	// Wait for the QMP socket: QEMU has parsed its options and set up the
-	// machine (bad options make it exit here instead).
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		if _, err := os.Stat(vm.QMPPath); err == nil {
-			break
+	// Wait until QMP accepts a connection: QEMU has parsed its options and
+	// set up the machine (bad options make it exit here instead). The
+	// socket file appearing is not enough: QEMU binds it before it listens,
+	// and a connect in between is refused.
+	rctx, rcancel := context.WithTimeout(context.Background(), qmpReadyTimeout)
+	c, err := dialUnixReady(rctx, vm.QMPPath, vm.done)
+	rcancel()
+	if err != nil {
+		vm.Kill()
+		if exitErr := vm.exitErr(); exitErr != nil {
+			return nil, fmt.Errorf("qemu exited at start: %v", exitErr)
 		}
-		select {
-		case <-vm.done:
-			return nil, fmt.Errorf("qemu exited at start: %v", vm.exitErr())
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			vm.Kill()
-			return nil, errors.New("qemu did not create its QMP socket within 15 s")
-		}
+		return nil, fmt.Errorf("qemu's QMP socket %s: %w; qemu stderr: %s", vm.QMPPath, err, strings.TrimSpace(stderr.String()))
 	}
+	c.Close()
 	vm.watchEnd = make(chan struct{})
 	go vm.watchSerial()
 	t.Cleanup(func() {
@@ -506,8 +620,7 @@ func (vm *VM) Kill() {
 func (vm *VM) QMP(cmd string, args ...map[string]any) (json.RawMessage, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), qmpCmdTimeout)
 	defer cancel()
-	var d net.Dialer
-	c, err := d.DialContext(ctx, "unix", vm.QMPPath)
+	c, err := dialUnixReady(ctx, vm.QMPPath, vm.done)
 	if err != nil {
 		return nil, fmt.Errorf("qmp %s: %w", cmd, err)
 	}
@@ -573,6 +686,49 @@ func (vm *VM) QMP(cmd string, args ...map[string]any) (json.RawMessage, error) {
 		return nil, nil // QEMU may close before answering quit
 	}
 	return ret, err
+}
+
+// dialUnixReady connects to a unix socket that may not be listening yet:
+// a missing file (ENOENT) and a refused connection (ECONNREFUSED: bound,
+// not yet listening) are retried with a growing pause until ctx ends or
+// gone is closed (the server process exited). Any other error is returned
+// at once.
+func dialUnixReady(ctx context.Context, path string, gone <-chan struct{}) (net.Conn, error) {
+	var d net.Dialer
+	pause := 5 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		c, err := d.DialContext(ctx, "unix", path)
+		if err == nil {
+			return c, nil
+		}
+		if !errors.Is(err, syscall.ECONNREFUSED) && !errors.Is(err, syscall.ENOENT) {
+			return nil, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("not accepting connections after %d attempts: %w (last: %v)", attempt, ctx.Err(), err)
+		case <-gone:
+			return nil, fmt.Errorf("the process exited before it accepted a connection (last: %v)", err)
+		case <-time.After(pause):
+		}
+		pause = min(2*pause, 200*time.Millisecond)
+	}
+}
+
+// ensureDisk creates a sparse raw image of mb MiB at path if it is missing.
+func ensureDisk(path string, mb int) error {
+	if fileExists(path) {
+		return nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	err = f.Truncate(int64(mb) << 20)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // DiskHead returns the first n bytes of the VM's disk image.

@@ -59,6 +59,8 @@ type Plan struct {
 	Networks []*Network
 	VIPs     []VIP
 	Nodes    []*Node
+	// OpenStack is what the kolla-ansible hand-off needs beyond the nodes.
+	OpenStack OpenStack
 
 	byMAC  map[string]*Node
 	byName map[string]*Node
@@ -78,6 +80,16 @@ type Cluster struct {
 	Profile            string
 	CephPoolSize       int
 	HA                 bool
+}
+
+// OpenStack holds the plan's openstack: section as written (zero values
+// mean "not set"; the hand-off applies its defaults).
+type OpenStack struct {
+	Release                   string
+	KeepalivedVirtualRouterID int
+	DockerRegistry            string
+	InstanceHA                bool
+	NeutronExternalInterface  string
 }
 
 // Network is a resolved network.

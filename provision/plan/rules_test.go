@@ -13,6 +13,8 @@ const basePlan = `cluster:
   domain: t.example.com
   ssh_keys: ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBaseTestKeyBaseTestKeyBaseTestKey t@t"]
   profile: rocky9
+openstack:
+  neutron_external_interface: bond0
 networks:
   - name: mgmt
     purpose: management

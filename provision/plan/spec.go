@@ -14,6 +14,17 @@ type Spec struct {
 	VIPs     []VIPSpec   `yaml:"vips" desc:"Virtual IPs held by Keepalived/Pacemaker for HAProxy (internal and external API endpoints)."`
 	Defaults NodeDefault `yaml:"defaults" desc:"Values every node inherits unless it sets its own."`
 	Nodes    []NodeSpec  `yaml:"nodes" desc:"The servers."`
+	// OpenStack is read by the hand-off (racklift handoff) only.
+	OpenStack OpenStackSpec `yaml:"openstack" desc:"What the hand-off to kolla-ansible needs beyond the nodes (racklift handoff)."`
+}
+
+// OpenStackSpec is what the kolla-ansible hand-off needs that the nodes do not say.
+type OpenStackSpec struct {
+	Release                   string `yaml:"release" desc:"OpenStack release kolla-ansible deploys (openstack_release), e.g. 2025.2. Default: the release racklift's hand-off targets."`
+	KeepalivedVirtualRouterID int    `yaml:"keepalived_virtual_router_id" desc:"VRRP virtual router id of the VIPs, 1-255; must be unique among the keepalived clusters on the VIP networks. Default 51 (kolla-ansible's)."`
+	DockerRegistry            string `yaml:"docker_registry" desc:"Offline container registry (host or host:port) kolla-ansible pulls its images from, e.g. 10.10.0.250:4000."`
+	InstanceHA                bool   `yaml:"instance_ha" desc:"Instance HA with Masakari and Pacemaker: compute nodes are fenced through their BMCs and their VMs evacuated."`
+	NeutronExternalInterface  string `yaml:"neutron_external_interface" desc:"Interface Neutron plugs into its external bridge (br-ex) on the network nodes (controllers when there are none): a NIC, bond or NAME.VLAN that carries no address, e.g. bond0 for VLAN provider networks."`
 }
 
 // ClusterSpec holds cluster-wide settings.

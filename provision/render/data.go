@@ -24,9 +24,12 @@ type Env struct {
 	// RootHash is the root password crypt hash from the secrets. Empty
 	// locks the root password (SSH keys only).
 	RootHash string
-	// nodeapi.MediaURL overrides {ServerURL}/media/{media} for the OS media
+	// MediaURL overrides {ServerURL}/media/{media} for the OS media
 	// (e.g. a local mirror); "" uses the default.
 	MediaURL string
+	// SSHKeys are more public keys for root besides the plan's: the site's
+	// deployment key, with which the hand-off's Ansible and cephadm log in.
+	SSHKeys []string
 	// Image is what the image store knows about the node's image, for
 	// the agent's instructions (profiles of installer kind image).
 	Image ImageEnv
@@ -427,12 +430,13 @@ func (r *Renderer) baseData(p *plan.Plan, n *plan.Node, prof *profiles.Profile, 
 		}
 	}
 	d.NTP = p.Cluster.NTP
-	for _, k := range p.Cluster.SSHKeys {
+	keys := append(slices.Clone(p.Cluster.SSHKeys), env.SSHKeys...)
+	for _, k := range keys {
 		if !sshKeyRE.MatchString(k) {
 			return nil, fmt.Errorf("SSH key %.30q...: not a one-line OpenSSH public key racklift can write safely", k)
 		}
 	}
-	d.SSHKeys = p.Cluster.SSHKeys
+	d.SSHKeys = keys
 
 	media := strings.TrimRight(env.MediaURL, "/")
 	if media == "" {

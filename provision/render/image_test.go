@@ -375,6 +375,9 @@ func TestGRUBConfigs(t *testing.T) {
 	if lb := string(r.LocalBootGRUB(u)); !strings.Contains(lb, "\nexit\n") || !strings.Contains(lb, "lab-03 is installed") {
 		t.Errorf("local boot:\n%s", lb)
 	}
+	if h := string(r.HoldGRUB(u)); !strings.Contains(h, "lab-03 failed its install") || !strings.HasSuffix(h, "\nexit\n") {
+		t.Errorf("hold:\n%s", h)
+	}
 	if um := string(r.UnknownMACGRUB("not a mac")); !strings.Contains(um, "MAC unknown") || !strings.Contains(um, "\nexit\n") {
 		t.Errorf("unknown MAC:\n%s", um)
 	}

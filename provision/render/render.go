@@ -41,8 +41,10 @@ import (
 const (
 	tmplLocalBoot      = "local-boot.ipxe.tmpl"
 	tmplUnknownMAC     = "unknown-mac.ipxe.tmpl"
+	tmplHold           = "hold.ipxe.tmpl"
 	tmplLocalBootGRUB  = "local-boot.grub.cfg.tmpl"
 	tmplUnknownMACGRUB = "unknown-mac.grub.cfg.tmpl"
+	tmplHoldGRUB       = "hold.grub.cfg.tmpl"
 	tmplBootstrapGRUB  = "bootstrap.grub.cfg.tmpl"
 	tmplNetplan        = "netplan"
 	tmplReadyScript    = "ready-script"
@@ -119,7 +121,7 @@ func newNoSelfTest(tmpls fs.FS, profs *profiles.Set) (*Renderer, error) {
 	}
 	sum := sha256.Sum256(facts)
 	r := &Renderer{tmpl: root, profs: profs, facts: facts, factsSHA: hex.EncodeToString(sum[:])}
-	for _, n := range []string{tmplLocalBoot, tmplUnknownMAC, tmplLocalBootGRUB, tmplUnknownMACGRUB, tmplBootstrapGRUB, tmplNetplan, tmplReadyScript} {
+	for _, n := range []string{tmplLocalBoot, tmplUnknownMAC, tmplHold, tmplLocalBootGRUB, tmplUnknownMACGRUB, tmplHoldGRUB, tmplBootstrapGRUB, tmplNetplan, tmplReadyScript} {
 		if r.tmpl.Lookup(n) == nil {
 			return nil, fmt.Errorf("render: template %s is missing", n)
 		}
@@ -172,10 +174,16 @@ func (r *Renderer) selfTest() error {
 	if _, err := r.localBoot(n); err != nil {
 		return fmt.Errorf("render: self-test: %w", err)
 	}
+	if _, err := r.hold(n); err != nil {
+		return fmt.Errorf("render: self-test: %w", err)
+	}
 	if _, err := r.unknownMAC("52:54:00:00:00:01"); err != nil {
 		return fmt.Errorf("render: self-test: %w", err)
 	}
 	if _, err := r.localBootGRUB(n); err != nil {
+		return fmt.Errorf("render: self-test: %w", err)
+	}
+	if _, err := r.holdGRUB(n); err != nil {
 		return fmt.Errorf("render: self-test: %w", err)
 	}
 	if _, err := r.unknownMACGRUB("52:54:00:00:00:01"); err != nil {
@@ -324,6 +332,21 @@ func (r *Renderer) localBoot(n *plan.Node) ([]byte, error) {
 	return r.exec(tmplLocalBoot, struct{ Name, MAC string }{n.Name, n.MAC}, kindIPXE)
 }
 
+// Hold returns the iPXE script for a node whose install failed: it says so
+// on the console and exits to the next boot device until the operator
+// retries the node.
+func (r *Renderer) Hold(n *plan.Node) []byte {
+	b, err := r.hold(n)
+	if err != nil {
+		return fallbackScript
+	}
+	return b
+}
+
+func (r *Renderer) hold(n *plan.Node) ([]byte, error) {
+	return r.exec(tmplHold, struct{ Name, MAC string }{n.Name, n.MAC}, kindIPXE)
+}
+
 // UnknownMAC returns the iPXE script for a MAC that is not in the plan: it
 // says so on the console and exits to the next boot device. mac comes from
 // the network, so anything that is not a MAC is shown as "unknown".
@@ -362,6 +385,19 @@ func (r *Renderer) LocalBootGRUB(n *plan.Node) []byte {
 
 func (r *Renderer) localBootGRUB(n *plan.Node) ([]byte, error) {
 	return r.exec(tmplLocalBootGRUB, struct{ Name, MAC string }{n.Name, n.MAC}, kindGRUB)
+}
+
+// HoldGRUB is Hold for the Secure Boot chain.
+func (r *Renderer) HoldGRUB(n *plan.Node) []byte {
+	b, err := r.holdGRUB(n)
+	if err != nil {
+		return fallbackGRUB
+	}
+	return b
+}
+
+func (r *Renderer) holdGRUB(n *plan.Node) ([]byte, error) {
+	return r.exec(tmplHoldGRUB, struct{ Name, MAC string }{n.Name, n.MAC}, kindGRUB)
 }
 
 // UnknownMACGRUB is UnknownMAC for the Secure Boot chain.

@@ -402,7 +402,7 @@ func eniProblems(n *plan.Node, st map[string][]string, udev string) []string {
 
 // TestGRUBScriptCheck: GRUB's own parser accepts every grub.cfg (every
 // node of every example plan, every installer kind), the local-boot guard,
-// the unknown-MAC notice and the bootstrap config.
+// the failed-install hold, the unknown-MAC notice and the bootstrap config.
 func TestGRUBScriptCheck(t *testing.T) {
 	gsc, err := exec.LookPath("grub-script-check")
 	if err != nil {
@@ -431,6 +431,7 @@ func TestGRUBScriptCheck(t *testing.T) {
 			}
 			files[ex+"_"+n.Name+".cfg"] = b
 			files[ex+"_"+n.Name+"_local.cfg"] = r.LocalBootGRUB(n)
+			files[ex+"_"+n.Name+"_hold.cfg"] = r.HoldGRUB(n)
 		}
 	}
 	files["unknown.cfg"] = r.UnknownMACGRUB("52:54:00:00:00:99")
