@@ -10,6 +10,7 @@ pkgs=(
   ipxe ipxe-qemu qemu-system-x86 ovmf cpio   # PXE clients (QEMU) and iPXE binaries
   openipmi ipmitool                # BMC simulator and client
   cloud-init python3-jsonschema    # config validators
+  grub-common                      # grub-script-check (Secure Boot GRUB configs)
   xorriso                          # builds test ISO images (media reader)
   chromium                         # headless browser for dashboard tests
   ansible-core python3-ceph-common shellcheck openssh-client  # hand-off checked by the deployers' parsers

@@ -157,6 +157,7 @@ type DiskSpec struct {
 	Path   string `yaml:"path" desc:"Device path, e.g. /dev/sda or /dev/disk/by-path/..."`
 	ByID   string `yaml:"by_id" desc:"Name under /dev/disk/by-id/, e.g. wwn-0x5000c500a1b2c3d4."`
 	Serial string `yaml:"serial" desc:"Disk serial number."`
+	Size   string `yaml:"size" desc:"Optional size the disk must have, e.g. 480G, 1.92T (powers of 1000, as on the disk's label) or 447GiB (powers of 1024, as lsblk shows); a disk matches within 2 %."`
 	Wipe   bool   `yaml:"wipe" desc:"Wipe the disk's signatures before install (OSD disks only)."`
 }
 
@@ -165,5 +166,6 @@ type BIOSSpec struct {
 	BootMode       string            `yaml:"boot_mode" desc:"Firmware boot mode; also how the one-time PXE boot is requested (default uefi)." enum:"uefi|legacy"`
 	PXENIC         string            `yaml:"pxe_nic" desc:"The NIC to PXE boot from, in the vendor's words (Dell FQDD such as NIC.Integrated.1-1-1, HPE NicBoot1)."`
 	Virtualization *bool             `yaml:"virtualization" desc:"Turn CPU virtualization (VT-x/AMD-V) on or off; absent leaves it alone."`
+	SecureBoot     *bool             `yaml:"secure_boot" desc:"true: the node boots with UEFI Secure Boot on, through the signed chain (shim, GRUB) instead of iPXE, and verification requires Secure Boot on. Needs boot_mode uefi. Default false."`
 	Attributes     map[string]string `yaml:"attributes" desc:"Raw vendor BIOS attributes to set, name -> value."`
 }
