@@ -33,9 +33,11 @@ type Store interface {
 	Unplanned(ctx context.Context, since time.Time, limit int) ([]events.Sighting, error)
 }
 
-// Selection says which nodes a run installs and how fast.
+// Selection is the body of POST /api/v1/runs: which nodes a run installs
+// (exactly one of all, role or nodes; see plan.Selection) and how fast.
 type Selection struct {
-	All      bool     `json:"all,omitempty"`
+	All bool `json:"all,omitempty"`
+	// Role is one role or several, comma-separated ("compute,storage").
 	Role     string   `json:"role,omitempty"`
 	Nodes    []string `json:"nodes,omitempty"`
 	Parallel int      `json:"parallel,omitempty"`
@@ -43,10 +45,34 @@ type Selection struct {
 	Stagger string `json:"stagger,omitempty"`
 }
 
+// Plan converts the request to the plan's selection and the run's pace.
+func (s Selection) Plan() (plan.Selection, int, time.Duration, error) {
+	sel := plan.Selection{All: s.All, Nodes: s.Nodes}
+	if s.Role != "" {
+		roles, err := plan.ParseRoles(s.Role)
+		if err != nil {
+			return plan.Selection{}, 0, 0, err
+		}
+		sel.Roles = roles
+	}
+	var stagger time.Duration
+	if s.Stagger != "" {
+		d, err := time.ParseDuration(s.Stagger)
+		if err != nil || d < 0 {
+			return plan.Selection{}, 0, 0, fmt.Errorf("stagger %q: want a duration such as 5s", s.Stagger)
+		}
+		stagger = d
+	}
+	if s.Parallel < 0 {
+		return plan.Selection{}, 0, 0, fmt.Errorf("parallel %d: want 1 or more", s.Parallel)
+	}
+	return sel, s.Parallel, stagger, nil
+}
+
 // Control is what the API asks the orchestrator to do. Only the
 // orchestrator decides; the API passes requests on.
 type Control interface {
-	StartRun(ctx context.Context, sel Selection) (events.Run, error)
+	StartRun(ctx context.Context, sel plan.Selection, parallel int, stagger time.Duration) (events.Run, error)
 	StopRun(ctx context.Context) error
 	Reinstall(ctx context.Context, node string) error
 	Retry(ctx context.Context, node string) error
@@ -456,7 +482,12 @@ func (a *API) startRun(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, errBody("bad selection: "+err.Error()))
 		return
 	}
-	run, err := a.Control.StartRun(r.Context(), sel)
+	ps, parallel, stagger, err := sel.Plan()
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, errBody(err.Error()))
+		return
+	}
+	run, err := a.Control.StartRun(r.Context(), ps, parallel, stagger)
 	if err != nil {
 		writeJSON(w, http.StatusConflict, errBody(err.Error()))
 		return

@@ -249,7 +249,7 @@ func TestRuns(t *testing.T) {
 	if err := json.Unmarshal(b, &run); err != nil || run.ID == 0 || run.State != events.RunActive {
 		t.Fatalf("start run answered %s (%v)", b, err)
 	}
-	if c := e.ctl.Calls()[0]; c.Op != "start" || c.Sel.Role != "compute" || c.Sel.Parallel != 4 || c.Sel.Stagger != "2s" {
+	if c := e.ctl.Calls()[0]; c.Op != "start" || len(c.Sel.Roles) != 1 || c.Sel.Roles[0] != "compute" || c.Parallel != 4 || c.Stagger != 2*time.Second {
 		t.Errorf("control got %+v", c)
 	}
 	if code, _, b := e.do("POST", "/api/v1/runs", `{"all":true}`); code != http.StatusConflict {

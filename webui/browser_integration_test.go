@@ -484,7 +484,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	b.setField("i-stagger", "1m30s", "input")
 	b.run("start install", chromedp.Click(`#i-ok`, chromedp.ByQuery))
 	waitCall(t, ctl, func(c call) bool {
-		return c.Op == "start" && c.Sel.All && c.Sel.Parallel == 10 && c.Sel.Stagger == "1m30s"
+		return c.Op == "start" && c.Sel.All && c.Parallel == 10 && c.Stagger == 90*time.Second
 	})
 	simWG.Go(func() {
 		if err := sim.run(simCtx, false); err != nil {

@@ -185,7 +185,15 @@ func (c *bmcCmd) main(ctx context.Context, args []string) int {
 		return exitFailed
 	}
 	c.p = p
-	nodes, err := bmcSelectNodes(p, pos, c.role, c.all)
+	sel := plan.Selection{All: c.all, Nodes: pos}
+	if c.role != "" {
+		roles, err := plan.ParseRoles(c.role)
+		if err != nil {
+			return c.usageErr("--role: %v", err)
+		}
+		sel.Roles = roles
+	}
+	nodes, err := p.Select(sel)
 	if err != nil {
 		return c.usageErr("%v", err)
 	}
@@ -234,71 +242,6 @@ func (c *bmcCmd) checkArgs(pos *[]string) (int, bool) {
 		}
 	}
 	return 0, true
-}
-
-// bmcSelectNodes picks the nodes named, or with one of the roles, or all of
-// them; exactly one way of selecting must be used.
-func bmcSelectNodes(p *plan.Plan, names []string, role string, all bool) ([]*plan.Node, error) {
-	ways := 0
-	for _, used := range []bool{len(names) > 0, role != "", all} {
-		if used {
-			ways++
-		}
-	}
-	switch {
-	case ways == 0:
-		return nil, errors.New("select nodes: name them, or use --role ROLE, or --all for every node")
-	case ways > 1:
-		return nil, errors.New("select nodes one way only: by name, by --role, or --all")
-	case all:
-		return slices.Clone(p.Nodes), nil
-	case role != "":
-		var roles []plan.Role
-		for _, r := range strings.Split(role, ",") {
-			r = strings.TrimSpace(r)
-			if !slices.Contains(plan.AllRoles(), plan.Role(r)) {
-				return nil, fmt.Errorf("unknown role %q (roles: %s)", r, bmcRoleList())
-			}
-			roles = append(roles, plan.Role(r))
-		}
-		var out []*plan.Node
-		for _, n := range p.Nodes {
-			if slices.ContainsFunc(roles, n.Has) {
-				out = append(out, n)
-			}
-		}
-		if len(out) == 0 {
-			return nil, fmt.Errorf("no node in the plan has role %s", role)
-		}
-		return out, nil
-	}
-	var out []*plan.Node
-	var unknown []string
-	seen := map[string]bool{}
-	for _, name := range names {
-		if seen[name] {
-			continue
-		}
-		seen[name] = true
-		n, ok := p.NodeByName(name)
-		if !ok {
-			unknown = append(unknown, name)
-			continue
-		}
-		out = append(out, n)
-	}
-	if len(unknown) > 0 {
-		return nil, fmt.Errorf("no node named %s in the plan", strings.Join(unknown, ", "))
-	}
-	return out, nil
-}
-
-func bmcRoleList() string {
-	var s []string
-	for _, r := range plan.AllRoles() {
-		s = append(s, string(r))
-	}
-	return strings.Join(s, ", ")
 }
 
 // bmcValue is what one node's operation found.

@@ -104,7 +104,7 @@ func runInstall(ctx context.Context, args []string, e *env) int {
 	var a apiFlags
 	a.register(fs, e)
 	all := fs.Bool("all", false, "install every node of the plan")
-	role := fs.String("role", "", "install the nodes with this role")
+	role := fs.String("role", "", "install the nodes with this role (comma-separated for several)")
 	parallel := fs.Int("parallel", 0, "nodes prepared (BMC work) at once (default 8)")
 	stagger := fs.Duration("stagger", 0, "time between power-ons (default 2s)")
 	watch := fs.Bool("watch", false, "then show progress until the run ends")
@@ -116,14 +116,13 @@ func runInstall(ctx context.Context, args []string, e *env) int {
 	if *stagger > 0 {
 		sel.Stagger = stagger.String()
 	}
-	n := 0
-	for _, b := range []bool{*all, *role != "", len(pos) > 0} {
-		if b {
-			n++
-		}
-	}
-	if n != 1 {
-		fmt.Fprintln(e.stderr, "racklift install: give exactly one of --all, --role ROLE, or node names")
+	// The server resolves the selection (plan.Select, as racklift bmc does);
+	// a selection that cannot be right fails here, before anything is asked.
+	if ps, _, _, err := sel.Plan(); err != nil {
+		fmt.Fprintf(e.stderr, "racklift install: %v\n", err)
+		return exitUsage
+	} else if n := len(ps.Nodes) + len(ps.Roles); (ps.All && n > 0) || (!ps.All && (n == 0 || (len(ps.Nodes) > 0 && len(ps.Roles) > 0))) {
+		fmt.Fprintln(e.stderr, "racklift install: give exactly one of --all, --role ROLE[,ROLE...], or node names")
 		return exitUsage
 	}
 	c := a.client()

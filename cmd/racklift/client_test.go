@@ -20,14 +20,14 @@ type fakeControl struct {
 	calls []string
 }
 
-func (f *fakeControl) StartRun(ctx context.Context, sel webui.Selection) (events.Run, error) {
+func (f *fakeControl) StartRun(ctx context.Context, sel plan.Selection, _ int, _ time.Duration) (events.Run, error) {
 	f.mu.Lock()
 	f.calls = append(f.calls, "run")
 	f.mu.Unlock()
 	if len(sel.Nodes) == 1 && sel.Nodes[0] == "busy" {
 		return events.Run{}, errors.New("a run is already active")
 	}
-	return f.store.StartRun(ctx, map[string][]string{"nodes": {"lab-01", "lab-02"}}, sel)
+	return f.store.StartRun(ctx, map[string][]string{"nodes": {"lab-01", "lab-02"}}, map[string]any{"roles": sel.Roles})
 }
 func (f *fakeControl) StopRun(context.Context) error { return nil }
 func (f *fakeControl) Reinstall(_ context.Context, n string) error {

@@ -15,7 +15,6 @@ import (
 	"github.com/racklift/racklift/provision/events"
 	"github.com/racklift/racklift/provision/nodeapi"
 	"github.com/racklift/racklift/provision/plan"
-	"github.com/racklift/racklift/webui"
 )
 
 const testPlan = `cluster: {name: t, profile: p, ssh_keys: ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAITestKeyTestKeyTestKeyTestKey0 t"], ha: false}
@@ -193,7 +192,7 @@ func (h *harness) record(t *testing.T, node string, ph events.Phase) {
 func TestRunPowersNodesOnWithOneTimePXE(t *testing.T) {
 	h := newHarness(t, Config{Stagger: 30 * time.Millisecond, Tick: time.Hour})
 	ctx := context.Background()
-	if _, err := h.o.StartRun(ctx, webui.Selection{All: true}); err != nil {
+	if _, err := h.o.StartRun(ctx, plan.Selection{All: true}, 0, 0); err != nil {
 		t.Fatal(err)
 	}
 	for _, n := range []string{"n-01", "n-02", "n-03", "n-04"} {
@@ -248,7 +247,7 @@ func TestRunPowersNodesOnWithOneTimePXE(t *testing.T) {
 		}
 	}
 	// A second run while one is active is refused.
-	if _, err := h.o.StartRun(ctx, webui.Selection{Nodes: []string{"n-01"}}); err == nil {
+	if _, err := h.o.StartRun(ctx, plan.Selection{Nodes: []string{"n-01"}}, 0, 0); err == nil {
 		t.Error("second active run accepted")
 	}
 }
@@ -279,7 +278,7 @@ func TestInstalledNodeBootsLocallyUntilReinstall(t *testing.T) {
 		t.Fatalf("boot device not set to disk: %s", h.bmcs.callsOf("n-01"))
 	}
 	// A run never reinstalls it.
-	if _, err := h.o.StartRun(ctx, webui.Selection{Nodes: []string{"n-01"}}); err == nil {
+	if _, err := h.o.StartRun(ctx, plan.Selection{Nodes: []string{"n-01"}}, 0, 0); err == nil {
 		t.Fatal("run accepted an installed node")
 	}
 	if err := h.o.Reinstall(ctx, "n-01"); err != nil {
@@ -295,7 +294,7 @@ func TestStalledNodeRetriedThenFailed(t *testing.T) {
 	h := newHarness(t, Config{Tick: 20 * time.Millisecond, MaxRetries: 1,
 		Stall: map[events.Phase]time.Duration{events.PhasePoweringOn: 150 * time.Millisecond}})
 	ctx := context.Background()
-	if _, err := h.o.StartRun(ctx, webui.Selection{Nodes: []string{"n-01"}}); err != nil {
+	if _, err := h.o.StartRun(ctx, plan.Selection{Nodes: []string{"n-01"}}, 0, 0); err != nil {
 		t.Fatal(err)
 	}
 	st := h.waitPhase(t, "n-01", events.PhaseFailed)
@@ -331,7 +330,7 @@ func TestReadyRotatesTokenAndEndsRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h.o.StartRun(ctx, webui.Selection{Nodes: []string{"n-03"}}); err != nil {
+	if _, err := h.o.StartRun(ctx, plan.Selection{Nodes: []string{"n-03"}}, 0, 0); err != nil {
 		t.Fatal(err)
 	}
 	h.waitPhase(t, "n-03", events.PhasePoweringOn)
@@ -392,7 +391,7 @@ func TestBMCFailureFailsNodeWithReason(t *testing.T) {
 	h.bmcs.mu.Lock()
 	h.bmcs.fail["n-01"] = &bmc.Error{Node: "n-01", Op: "open", Kind: bmc.KindAuth, Err: bmc.ErrAuth}
 	h.bmcs.mu.Unlock()
-	if _, err := h.o.StartRun(context.Background(), webui.Selection{Nodes: []string{"n-01", "n-03"}}); err != nil {
+	if _, err := h.o.StartRun(context.Background(), plan.Selection{Nodes: []string{"n-01", "n-03"}}, 0, 0); err != nil {
 		t.Fatal(err)
 	}
 	st := h.waitPhase(t, "n-01", events.PhaseFailed)
@@ -407,7 +406,7 @@ func TestBMCFailureFailsNodeWithReason(t *testing.T) {
 func TestRunLeavesBootingNodesAlone(t *testing.T) {
 	h := newHarness(t, Config{Stagger: 300 * time.Millisecond, Parallel: 1, Tick: time.Hour})
 	ctx := context.Background()
-	if _, err := h.o.StartRun(ctx, webui.Selection{Nodes: []string{"n-01", "n-02", "n-03"}}); err != nil {
+	if _, err := h.o.StartRun(ctx, plan.Selection{Nodes: []string{"n-01", "n-02", "n-03"}}, 0, 0); err != nil {
 		t.Fatal(err)
 	}
 	h.record(t, "n-03", events.PhaseReady) // finished before its turn
@@ -582,7 +581,7 @@ func TestRunStartedBeforeResumeIsDrivenOnce(t *testing.T) {
 	f := &fakeBMCs{power: map[string]string{}, fail: map[string]error{}}
 	o := New(p, store, f.factory, secrets{}, Config{Stagger: time.Millisecond, Tick: time.Hour}, slog.New(slog.DiscardHandler))
 	ctx, cancel := context.WithCancel(context.Background())
-	if _, err := o.StartRun(ctx, webui.Selection{All: true}); err != nil {
+	if _, err := o.StartRun(ctx, plan.Selection{All: true}, 0, 0); err != nil {
 		t.Fatal(err)
 	}
 	// The run's driver has powered every node before Run gets to look.
