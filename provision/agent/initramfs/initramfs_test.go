@@ -142,7 +142,7 @@ func writeKO(t *testing.T, path string, modinfo ...string) {
 		b.Write(s)
 	}
 	sh(0, 0, 0, 0)
-	sh(1, 1, infoOff, len(info))   // .modinfo, PROGBITS
+	sh(1, 1, infoOff, len(info))  // .modinfo, PROGBITS
 	sh(10, 3, strOff, len(shstr)) // .shstrtab, STRTAB
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		t.Fatal(err)
@@ -193,8 +193,8 @@ func TestResolveModules(t *testing.T) {
 		err  string
 	}{
 		"missing wanted without SkipMissing": {want: []string{"ice"}, err: "module ice not found"},
-		"missing dependency is always fatal":  {want: []string{"c"}, opt: ResolveOptions{SkipMissing: true}, err: "c needs module zz not found"},
-		"cycle":                               {want: []string{"a"}, err: "cycle"},
+		"missing dependency is always fatal": {want: []string{"c"}, opt: ResolveOptions{SkipMissing: true}, err: "c needs module zz not found"},
+		"cycle":                              {want: []string{"a"}, err: "cycle"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			writeKO(t, filepath.Join(dir, "kernel/c.ko"), "depends=zz")
@@ -272,7 +272,7 @@ func TestResolveIn(t *testing.T) {
 	must(os.MkdirAll(filepath.Join(root, "usr/lib/x86_64-linux-gnu"), 0o755))
 	must(os.WriteFile(filepath.Join(root, "usr/lib/x86_64-linux-gnu/libz.so.1.2"), []byte("z"), 0o644))
 	must(os.Symlink("libz.so.1.2", filepath.Join(root, "usr/lib/x86_64-linux-gnu/libz.so.1")))
-	must(os.Symlink("/usr/lib", filepath.Join(root, "lib")))                                          // absolute: inside root
+	must(os.Symlink("/usr/lib", filepath.Join(root, "lib")))                                           // absolute: inside root
 	must(os.Symlink("../../../../etc/passwd", filepath.Join(root, "usr/lib/x86_64-linux-gnu/escape"))) // clamped at root
 	p, err := resolveIn(root, "lib/x86_64-linux-gnu/libz.so.1")
 	if err != nil || p != filepath.Join(root, "usr/lib/x86_64-linux-gnu/libz.so.1.2") {
