@@ -221,7 +221,7 @@ func TestMatchDisk(t *testing.T) {
 		"path":                    {m: nodeapi.DiskMatch{Path: "/dev/vdb"}, want: "vdb"},
 		"path by-id":              {m: nodeapi.DiskMatch{Path: "/dev/disk/by-id/virtio-OSD-2"}, want: "vdc"},
 		"size in range":           {m: nodeapi.DiskMatch{Serial: "OS-1", MinBytes: 4 * g, MaxBytes: 16 * g}, want: "vda"},
-		"size does not narrow":            {m: nodeapi.DiskMatch{Serial: "DUP", MaxBytes: 200 * g, MinBytes: 1}, err: ErrAmbiguousDisk},
+		"size does not narrow":    {m: nodeapi.DiskMatch{Serial: "DUP", MaxBytes: 200 * g, MinBytes: 1}, err: ErrAmbiguousDisk},
 		"no such serial":          {m: nodeapi.DiskMatch{Serial: "NOPE"}, err: ErrNoDisk, errText: "no disk matches serial NOPE; disks seen: vda (serial OS-1, 8.0 GiB, by-id virtio-OS-1); vdb"},
 		"too small":               {m: nodeapi.DiskMatch{Serial: "OS-1", MinBytes: 16 * g}, err: ErrNoDisk, errText: "vda is 8.0 GiB, smaller than 16.0 GiB"},
 		"too large":               {m: nodeapi.DiskMatch{Serial: "OS-1", MaxBytes: 4 * g}, err: ErrNoDisk, errText: "vda is 8.0 GiB, larger than 4.0 GiB"},
