@@ -2,9 +2,7 @@ package agent
 
 import (
 	"encoding/hex"
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -429,14 +427,4 @@ func symlinkName(s string) string {
 		return f[0]
 	}
 	return ""
-}
-
-// ErrNoSysfs is returned when sysfs is not mounted.
-var ErrNoSysfs = errors.New("sysfs is not mounted")
-
-func checkSysfs(sysRoot string) error {
-	if _, err := os.Stat(filepath.Join(sysRoot, "block")); errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("%s/block: %w", sysRoot, ErrNoSysfs)
-	}
-	return nil
 }
