@@ -91,6 +91,8 @@ func run(ctx context.Context, args []string, e *env) int {
 		return runDemo(ctx, args[1:], e)
 	case "bmc":
 		return runBMC(ctx, args[1:], e)
+	case "agent": // hidden: the deploy agent on a node (provision/agent)
+		return runAgent(ctx, args[1:], e)
 	case "version", "--version", "-version":
 		fmt.Fprintf(e.stdout, "racklift %s\n", version)
 		return exitOK

@@ -262,7 +262,7 @@ func (a *agent) fail(ctx context.Context, in *nodeapi.Instructions, err error) e
 		_ = a.cfg.Sys.PowerOff()
 	default:
 		fmt.Fprintf(a.cfg.Console, "%sthe node stays in the deploy agent; fix the cause and power-cycle it to retry\n", MarkerPrefix)
-		<-ctx.Done()
+		Hold(ctx)
 	}
 	return err
 }
@@ -556,4 +556,16 @@ func (a *agent) bootEntry(ctx context.Context, m *image.Manifest, d Disk) error 
 	}
 	a.progress(StepBootloader, 96, fmt.Sprintf("UEFI boot entry %q for %s on %s partition %d is first in BootOrder", BootLabel(m.Name), m.EFILoader, d.Name, m.EFIPartition))
 	return nil
+}
+
+// Hold blocks until ctx ends. A pending timer keeps the Go runtime from
+// taking a process with nothing else to do for deadlocked (the agent is
+// PID 1 and must not exit: the kernel panics when init exits).
+func Hold(ctx context.Context) {
+	for ctx.Err() == nil {
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Hour):
+		}
+	}
 }
