@@ -68,7 +68,7 @@ func runCmd(t *testing.T, name string, args ...string) string {
 // hack/.cache/agent, builds racklift statically, and returns the kernel
 // and the served initrd (base + racklift) as files.
 type agentFiles struct {
-	dir, kernel, initrd string
+	dir, kernel, initrd  string
 	baseSize, initrdSize int64
 	info                 bundle.Info
 }
@@ -335,20 +335,30 @@ func installOnce(t *testing.T, af agentFiles, fw testbed.Firmware) {
 		t.Errorf("no image progress callback with bytes: %+v", fake.Callbacks())
 	}
 
-	// The OS disk: the image, except the partition table, which is grown.
+	// The OS disk: the image, except the partition table (grown) and the
+	// root file system (the agent mounted it and wrote the seed, which
+	// changes its blocks; its content is checked below). The agent's own
+	// whole-image SHA-256, computed as it wrote, is the manifest's.
 	disk, err := os.ReadFile(osDisk)
 	if err != nil {
 		t.Fatal(err)
 	}
 	raw, _ := os.ReadFile(img.path)
-	cmp := append([]byte(nil), disk[:img.size]...)
-	copy(cmp[:34*512], raw[:34*512])
-	if !bytes.Equal(cmp[img.size-33*512:], make([]byte, 33*512)) {
+	if m := regexp.MustCompile(`image written .* sha256=([0-9a-f]{64})`).FindStringSubmatch(serial); m == nil || m[1] != img.manifest.SHA256 {
+		t.Errorf("the agent's whole-image SHA-256 %v, the manifest's %s", m, img.manifest.SHA256)
+	}
+	rs, re := img.rootPart.Start, img.rootPart.Start+img.rootPart.Size
+	if !bytes.Equal(disk[34*512:rs], raw[34*512:rs]) {
+		t.Error("the OS disk's bytes between the partition table and the root partition (BIOS boot, ESP) are not the image's")
+	}
+	if !bytes.Equal(disk[re:img.size-33*512], raw[re:img.size-33*512]) {
+		t.Error("the OS disk's bytes after the root partition are not the image's")
+	}
+	if !bytes.Equal(disk[img.size-33*512:img.size], make([]byte, 33*512)) {
 		t.Error("the image's backup GPT (now inside the disk) was not cleared")
 	}
-	copy(cmp[img.size-33*512:], raw[img.size-33*512:])
-	if s := sha256.Sum256(cmp); hex.EncodeToString(s[:]) != img.manifest.SHA256 {
-		t.Error("the OS disk's first Size bytes (outside the partition table) are not the image")
+	if !bytes.Equal(disk[446:510], raw[446:510]) && disk[450] != 0xee {
+		t.Error("protective MBR")
 	}
 	if out, _ := exec.Command("sgdisk", "-v", osDisk).CombinedOutput(); !strings.Contains(string(out), "No problems found") {
 		t.Errorf("sgdisk -v on the OS disk:\n%s", out)
@@ -371,6 +381,11 @@ func installOnce(t *testing.T, af agentFiles, fw testbed.Firmware) {
 	}
 	if out, err := exec.Command("e2fsck", "-fn", rootFS).CombinedOutput(); err != nil {
 		t.Errorf("e2fsck -fn on the root file system after the agent wrote the seed: %v\n%s", err, out)
+	}
+	payload := filepath.Join(dir, "payload-after.bin")
+	runCmd(t, "debugfs", "-R", "dump /usr/bin/payload.bin "+payload, rootFS)
+	if sha256File(t, payload) != sha256File(t, filepath.Join(dir, "rootfs/usr/bin/payload.bin")) {
+		t.Error("the root file system's 48 MiB payload file differs from the image's")
 	}
 	for name, want := range map[string]string{"user-data": in.Seed.UserData, "meta-data": in.Seed.MetaData, "network-config": in.Seed.NetworkConfig} {
 		p := "/" + SeedDir + "/" + name
