@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"math/rand/v2"
@@ -357,8 +358,8 @@ func installOnce(t *testing.T, af agentFiles, fw testbed.Firmware) {
 	if !bytes.Equal(disk[img.size-33*512:img.size], make([]byte, 33*512)) {
 		t.Error("the image's backup GPT (now inside the disk) was not cleared")
 	}
-	if !bytes.Equal(disk[446:510], raw[446:510]) && disk[450] != 0xee {
-		t.Error("protective MBR")
+	if disk[446+4] != 0xee || binary.LittleEndian.Uint32(disk[446+12:]) != diskSize/512-1 {
+		t.Errorf("protective MBR entry %x does not cover the disk", disk[446:462])
 	}
 	if out, _ := exec.Command("sgdisk", "-v", osDisk).CombinedOutput(); !strings.Contains(string(out), "No problems found") {
 		t.Errorf("sgdisk -v on the OS disk:\n%s", out)
