@@ -12,6 +12,8 @@ pkgs=(
   cloud-init python3-jsonschema    # config validators
   xorriso                          # builds test ISO images (media reader)
   chromium                         # headless browser for dashboard tests
+  gdisk e2fsprogs dosfstools mtools util-linux  # deploy agent tests: sgdisk, mkfs.ext4/debugfs, mkfs.vfat/mcopy, wipefs/blkid
+  sbsigntool zstd                  # deploy agent: sbverify checks the signed kernel/shim/GRUB; zstd reads initrds
 )
 
 missing=()

@@ -25,6 +25,14 @@ const (
 	ArgVerify = "racklift.verify"
 )
 
+// KernelArgs returns the agent's kernel arguments for a node booting
+// from the NIC with mac (racklift.server=SERVER racklift.mac=MAC): what
+// the iPXE script and the GRUB config put after the kernel, besides the
+// console.
+func KernelArgs(server, mac string) string {
+	return ArgServer + "=" + strings.TrimRight(server, "/") + " " + ArgMAC + "=" + mac
+}
+
 // On-error actions (ArgOnError).
 const (
 	OnErrorWait     = "wait"

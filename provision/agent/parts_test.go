@@ -51,6 +51,17 @@ func TestParseCmdline(t *testing.T) {
 	}
 }
 
+func TestKernelArgsRoundTrip(t *testing.T) {
+	a := KernelArgs("http://10.99.0.1:8080/", "52:54:00:99:00:01")
+	if a != "racklift.server=http://10.99.0.1:8080 racklift.mac=52:54:00:99:00:01" {
+		t.Errorf("KernelArgs = %q", a)
+	}
+	c, err := ParseCmdline("console=ttyS0,115200 " + a)
+	if err != nil || c.Server != "http://10.99.0.1:8080" || c.MAC != "52:54:00:99:00:01" {
+		t.Errorf("round trip: %+v %v", c, err)
+	}
+}
+
 // TestProgressCadence: one callback per interval however often the
 // stream reports, the first at once, and always one for the last byte.
 func TestProgressCadence(t *testing.T) {
