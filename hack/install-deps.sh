@@ -10,8 +10,10 @@ pkgs=(
   ipxe ipxe-qemu qemu-system-x86 ovmf cpio   # PXE clients (QEMU) and iPXE binaries
   openipmi ipmitool                # BMC simulator and client
   cloud-init python3-jsonschema    # config validators
+  grub-common                      # grub-script-check (Secure Boot GRUB configs)
   xorriso                          # builds test ISO images (media reader)
   chromium                         # headless browser for dashboard tests
+  ansible-core python3-ceph-common shellcheck openssh-client  # hand-off checked by the deployers' parsers
   gdisk e2fsprogs dosfstools mtools util-linux  # deploy agent tests: sgdisk, mkfs.ext4/debugfs, mkfs.vfat/mcopy, wipefs/blkid
   sbsigntool zstd                  # deploy agent: sbverify checks the signed kernel/shim/GRUB; zstd reads initrds
 )

@@ -6,7 +6,6 @@ package webui
 
 import (
 	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,7 +13,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -70,12 +68,23 @@ type API struct {
 	Store   Store
 	Control Control
 	Files   Files
+	Handoff Handoff // nil answers 503 on /api/v1/handoff
 	Log     *slog.Logger
 	Version string
-	// Token, when not empty, is required on every API request (the admin
-	// listener is not loopback): header "Authorization: Bearer TOKEN", or
-	// query parameter token=TOKEN (EventSource cannot set headers).
+	// Token is the admin token (header "Authorization: Bearer TOKEN", or
+	// query parameter token=TOKEN, which EventSource needs). A request
+	// that changes something needs it unless it comes from the dashboard
+	// itself (see guard); with no token, only the dashboard can act.
 	Token string
+	// TokenRequired requires the token on every API request, reads and
+	// actions alike (the admin listener is not loopback, so other machines
+	// can reach it and forge any header).
+	TokenRequired bool
+	// Hosts are extra Host header values this server answers to, e.g. a
+	// DNS name of the laptop ("racklift.site.example:8081"), besides the
+	// address a request arrived at (and localhost on loopback); others get
+	// 421 (DNS rebinding).
+	Hosts []string
 	// Heartbeat is the SSE keep-alive interval (default 15 s).
 	Heartbeat time.Duration
 	// Static is the dashboard's files; nil serves no UI.
@@ -95,10 +104,11 @@ func (a *API) Handler() http.Handler {
 		a.Heartbeat = 15 * time.Second
 	}
 	r := chi.NewRouter()
+	r.Use(a.hostGuard)
 	r.Get("/healthz", a.healthz)
-	r.With(a.auth).Method(http.MethodGet, "/metrics", a.metricsHandler())
+	r.With(a.guard).Method(http.MethodGet, "/metrics", a.metricsHandler())
 	r.Route("/api/v1", func(r chi.Router) {
-		r.Use(a.auth)
+		r.Use(a.guard)
 		r.Get("/cluster", a.cluster)
 		r.Get("/nodes", a.nodes)
 		r.Get("/nodes/{name}", a.node)
@@ -111,37 +121,18 @@ func (a *API) Handler() http.Handler {
 		r.Post("/runs", a.startRun)
 		r.Post("/runs/stop", a.stopRun)
 		r.Get("/events", a.events)
+		a.handoffRoutes(r)
 	})
 	if a.Static != nil {
 		fsrv := http.FileServerFS(a.Static)
 		r.Get("/*", func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Cache-Control", "no-cache")
 			w.Header().Set("X-Content-Type-Options", "nosniff")
-			w.Header().Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'")
+			w.Header().Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'")
 			fsrv.ServeHTTP(w, r)
 		})
 	}
 	return r
-}
-
-func (a *API) auth(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if a.Token == "" {
-			next.ServeHTTP(w, r)
-			return
-		}
-		got, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if got == "" {
-			got = r.URL.Query().Get("token")
-		}
-		if subtle.ConstantTimeCompare([]byte(got), []byte(a.Token)) != 1 {
-			a.Log.Warn("admin API request without a valid token", "remote", r.RemoteAddr, "path", r.URL.Path)
-			w.Header().Set("WWW-Authenticate", `Bearer realm="racklift"`)
-			writeJSON(w, http.StatusUnauthorized, errBody("admin token required"))
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

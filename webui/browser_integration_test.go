@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/emulation"
+	cdpruntime "github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
@@ -719,7 +720,7 @@ func TestDashboardTokenPrompt(t *testing.T) {
 	st := openStore(t, t.TempDir())
 	p := testPlan(t, 4)
 	api := newAPI(p, st, &fakeControl{store: st})
-	api.Token = "field-token-123"
+	api.Token, api.TokenRequired = "field-token-123", true
 	srv := &server{t: t, handler: api.Handler()}
 	srv.start()
 	t.Cleanup(srv.stop)
@@ -738,4 +739,80 @@ func TestDashboardTokenPrompt(t *testing.T) {
 	ev := record(t, st, events.Event{Node: "cs-compute-0002", Source: events.SourceDHCP, Type: "dhcp.offer", Phase: events.PhaseDHCP, Percent: -1, Detail: "offered by the token test"})
 	b.waitFor("event through the authenticated stream", `document.querySelector('tr[data-node="cs-compute-0002"] .last-main').textContent === `+js(ev.Detail))
 	b.shot("token-ok")
+}
+
+// evilPage is a page of another site (another port on loopback) that tries
+// every way a web page can make the engineer's browser act on the admin
+// API at target, and records what happened in window.results.
+const evilPage = `<!doctype html><html><body>
+<iframe name="sink" id="sink"></iframe>
+<form id="f1" method="POST" enctype="text/plain" target="sink" action="TARGET/api/v1/runs">
+<input name='{"all":true,"role":"' value='x"}'></form>
+<form id="f2" method="POST" target="sink" action="TARGET/api/v1/runs/stop"><input name="x" value="1"></form>
+<script>
+window.results = {};
+async function attempt(name, url, opts) {
+  try { const r = await fetch(url, opts); window.results[name] = 'status ' + r.status + (r.type === 'opaque' ? ' (opaque)' : ''); }
+  catch (e) { window.results[name] = 'error ' + e.name; }
+}
+(async () => {
+  const t = 'TARGET';
+  await attempt('json', t + '/api/v1/nodes/cs-compute-0001/reinstall', {method: 'POST', headers: {'Content-Type': 'application/json'}, body: '{}'});
+  await attempt('text-plain', t + '/api/v1/runs', {method: 'POST', mode: 'no-cors', headers: {'Content-Type': 'text/plain'}, body: '{"nodes":["cs-compute-0002"]}'});
+  await attempt('no-cors-json', t + '/api/v1/nodes/cs-compute-0003/power/off', {method: 'POST', mode: 'no-cors', headers: {'Content-Type': 'application/json'}, body: '{}'});
+  await attempt('read-plan', t + '/api/v1/cluster', {});
+  document.getElementById('f1').submit();
+  await new Promise(r => setTimeout(r, 500));
+  document.getElementById('f2').submit();
+  await new Promise(r => setTimeout(r, 500));
+  window.results.done = true;
+})();
+</script></body></html>`
+
+// TestOtherSitesCannotDriveTheAPI: a page from another origin, in the same
+// headless Chromium the engineer would use, tries fetch and form POSTs
+// against the admin API (issue 21). None reaches the orchestrator and the
+// plan cannot be read; then the dashboard's own action works.
+func TestOtherSitesCannotDriveTheAPI(t *testing.T) {
+	b := startBrowser(t, "csrf")
+	st := openStore(t, t.TempDir())
+	ctl := &fakeControl{store: st}
+	api := newAPI(testPlan(t, 4), st, ctl)
+	api.Token = "admin-token-never-in-the-page"
+	srv := &server{t: t, handler: api.Handler()}
+	srv.start()
+	t.Cleanup(srv.stop)
+	evil := &server{t: t, handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = w.Write([]byte(strings.ReplaceAll(evilPage, "TARGET", "http://"+srv.addr)))
+	})}
+	evil.start()
+	t.Cleanup(evil.stop)
+
+	b.run("open the other site's page", chromedp.Navigate("http://"+evil.addr+"/"))
+	b.waitFor("its attempts finished", `window.results && window.results.done === true`)
+	var results map[string]any
+	b.eval("results", `window.results`, &results)
+	t.Logf("the other page saw: %v", results)
+	// A cross-origin fetch that sets JSON needs a preflight the server never
+	// approves; a cross-origin read is not readable.
+	for _, k := range []string{"json", "read-plan"} {
+		if r, _ := results[k].(string); !strings.HasPrefix(r, "error") {
+			t.Errorf("%s: %q, want a network error (no CORS)", k, r)
+		}
+	}
+	if calls := ctl.Calls(); len(calls) != 0 {
+		t.Fatalf("another site's page reached the orchestrator: %+v", calls)
+	}
+	// The dashboard itself still acts (Chromium sends its Origin and
+	// Sec-Fetch-Site: same-origin).
+	b.run("open the dashboard", chromedp.Navigate("http://"+srv.addr+"/"))
+	b.waitFor("rows", `document.querySelectorAll('#node-rows tr[data-node]').length === 12`)
+	var status int
+	b.run("same-origin action", chromedp.Evaluate(`fetch('api/v1/nodes/cs-compute-0001/retry', {method: 'POST', headers: {'Content-Type': 'application/json'}, body: '{}'}).then(r => r.status)`,
+		&status, func(p *cdpruntime.EvaluateParams) *cdpruntime.EvaluateParams { return p.WithAwaitPromise(true) }))
+	if status != http.StatusAccepted {
+		t.Errorf("the dashboard's own action: %d, want 202", status)
+	}
+	waitCall(t, ctl, func(c call) bool { return c.Op == "retry" && c.Node == "cs-compute-0001" })
 }

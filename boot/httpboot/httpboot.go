@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"os"
 	"path"
@@ -31,21 +32,16 @@ import (
 	"github.com/racklift/racklift/provision/plan"
 )
 
-// Action is what a node should do when it asks for its boot script.
-type Action int
-
-// Boot actions.
-const (
-	// ActionInstall boots the node's installer.
-	ActionInstall Action = iota
-	// ActionLocalBoot boots the node's local disk (it is already installed).
-	ActionLocalBoot
-)
-
-// Policy decides whether a node installs or boots locally (the reinstall
-// guard). The orchestrator implements it from the nodes' recorded state.
+// Policy is the orchestrator's say over what the boot server gives whom.
+// The boot server only reports what it sees and asks; it never decides.
 type Policy interface {
-	BootAction(ctx context.Context, node string) (Action, error)
+	// BootAction says whether a node installs, boots its disk, or holds
+	// (the reinstall guard).
+	BootAction(ctx context.Context, node string) (nodeapi.Boot, error)
+	// Admit says whether a client at ip may have node's secret-bearing
+	// files, post its callbacks, or move its timeline by a media fetch,
+	// and why not.
+	Admit(ctx context.Context, node string, ip netip.Addr, what nodeapi.Access) (ok bool, reason string, err error)
 }
 
 // Renderer produces the files a node fetches. The same renderer serves
@@ -57,6 +53,9 @@ type Renderer interface {
 	NodeFile(ctx context.Context, n *plan.Node, name string) ([]byte, error)
 	// LocalBootScript is the iPXE script that boots the local disk.
 	LocalBootScript(n *plan.Node) []byte
+	// HoldScript is the iPXE script of a failed node waiting for the
+	// operator: it boots the next device.
+	HoldScript(n *plan.Node) []byte
 	// UnknownScript is the iPXE script for a MAC that is not in the plan.
 	UnknownScript(mac string) []byte
 	// BootFiles names the media and the paths in it that mean "the kernel
@@ -101,10 +100,14 @@ type Server struct {
 	Version string
 
 	mu sync.Mutex
-	// seen maps a client IP to the node whose boot script it fetched, so
-	// media fetches (which carry no MAC) can be attributed, and so configs
-	// are only served to that node's addresses.
-	seen map[string]string
+	// scripted maps a client IP to the node whose boot script it fetched
+	// last: only a hint of which node a media fetch (which carries no MAC)
+	// may belong to; Policy.Admit decides whether it counts.
+	scripted map[string]string
+	// configLocks serialise serving one node's secret-bearing files, so
+	// the Policy sees each served file (its event) before the next one is
+	// admitted.
+	configLocks map[string]*sync.Mutex
 }
 
 // maxCallbackBody bounds a progress callback body.
@@ -115,7 +118,8 @@ func (s *Server) Handler() http.Handler {
 	if s.Log == nil {
 		s.Log = slog.New(slog.DiscardHandler)
 	}
-	s.seen = map[string]string{}
+	s.scripted = map[string]string{}
+	s.configLocks = map[string]*sync.Mutex{}
 	r := chi.NewRouter()
 	r.Get(nodeapi.PathHealthz, s.healthz)
 	r.Get(nodeapi.PathIPXE, s.bootScript)
@@ -178,21 +182,27 @@ func (s *Server) bootScript(w http.ResponseWriter, r *http.Request) {
 	n, mac, ok := s.node(r)
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
+	ip := clientIP(r)
 	if !ok {
-		s.record(ctx, events.Event{MAC: mac, Type: "http.unknown-mac", Detail: "boot script requested by a MAC not in the plan", Attrs: map[string]string{"client": clientIP(r)}})
+		s.record(ctx, events.Event{MAC: mac, Type: "http.unknown-mac", Detail: "boot script requested by a MAC not in the plan", Attrs: map[string]string{"client": ip}})
 		_, _ = w.Write(s.Render.UnknownScript(mac))
 		return
 	}
-	s.bind(clientIP(r), n.Name)
+	s.hint(ip, n.Name)
 	act, err := s.Policy.BootAction(ctx, n.Name)
 	if err != nil {
 		s.Log.Error("boot policy", "node", n.Name, "err", err)
 		http.Error(w, "boot decision unavailable", http.StatusServiceUnavailable)
 		return
 	}
-	if act == ActionLocalBoot {
-		s.record(ctx, events.Event{Node: n.Name, MAC: mac, Type: "http.local-boot", Phase: events.PhaseFirstBoot, Detail: "installed: booting from local disk", Attrs: map[string]string{"client": clientIP(r)}})
+	switch act {
+	case nodeapi.BootLocal:
+		s.record(ctx, events.Event{Node: n.Name, MAC: mac, Type: "http.local-boot", Phase: events.PhaseFirstBoot, Detail: "installed: booting from local disk", Attrs: map[string]string{"client": ip}})
 		_, _ = w.Write(s.Render.LocalBootScript(n))
+		return
+	case nodeapi.BootHold:
+		s.record(ctx, events.Event{Node: n.Name, MAC: mac, Type: "http.hold", Detail: "failed: boot script says to wait for the operator's retry", Attrs: map[string]string{"client": ip}})
+		_, _ = w.Write(s.Render.HoldScript(n))
 		return
 	}
 	b, err := s.Render.NodeFile(ctx, n, nodeapi.FileIPXE)
@@ -202,35 +212,71 @@ func (s *Server) bootScript(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "render failed", http.StatusInternalServerError)
 		return
 	}
-	s.record(ctx, events.Event{Node: n.Name, MAC: mac, Type: "http.ipxe-script", Phase: events.PhaseIPXE, Detail: "iPXE fetched its boot script", Attrs: map[string]string{"client": clientIP(r)}})
+	// A boot script holds no secret and proves nothing: anyone may fetch
+	// any MAC's. Its fetch moves the timeline of a node that installs.
+	s.record(ctx, events.Event{Node: n.Name, MAC: mac, Type: "http.ipxe-script", Phase: events.PhaseIPXE, Detail: "iPXE fetched its boot script", Attrs: map[string]string{"client": ip}})
 	_, _ = w.Write(b)
 }
 
-func (s *Server) bind(ip, node string) {
+// hint remembers which node's boot script ip fetched last (bounded: a
+// hostile LAN cannot grow it forever).
+func (s *Server) hint(ip, node string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.seen) > 100_000 { // bounded: a hostile LAN cannot grow it forever
-		clear(s.seen)
+	if len(s.scripted) > 100_000 {
+		clear(s.scripted)
 	}
-	s.seen[ip] = node
+	s.scripted[ip] = node
 }
 
-func (s *Server) boundNode(ip string) string {
+func (s *Server) hinted(ip string) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.seen[ip]
+	return s.scripted[ip]
 }
 
-// allowed reports whether a config for node n may be served to ip: only to
-// the node's planned addresses or the address that fetched its boot script.
-// Configs hold the root password hash; they must not go to another machine.
-func (s *Server) allowed(n *plan.Node, ip string) bool {
-	for _, a := range n.Addresses {
-		if a.Addr.String() == ip {
-			return true
-		}
+func (s *Server) configLock(node string) *sync.Mutex {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l, ok := s.configLocks[node]
+	if !ok {
+		l = &sync.Mutex{}
+		s.configLocks[node] = l
 	}
-	return s.boundNode(ip) == n.Name
+	return l
+}
+
+// admit asks the Policy; a refusal is logged and recorded as a security
+// event. It answers the request itself unless ok.
+func (s *Server) admit(w http.ResponseWriter, r *http.Request, n *plan.Node, mac string, what nodeapi.Access, item string) bool {
+	ctx := r.Context()
+	ip := clientIP(r)
+	addr, err := netip.ParseAddr(ip)
+	if err != nil {
+		http.Error(w, "forbidden", http.StatusForbidden)
+		return false
+	}
+	ok, why, err := s.Policy.Admit(ctx, n.Name, addr, what)
+	if err != nil {
+		s.Log.Error("boot policy", "node", n.Name, "err", err)
+		http.Error(w, "unavailable", http.StatusServiceUnavailable)
+		return false
+	}
+	if ok {
+		return true
+	}
+	if what == nodeapi.AccessMedia {
+		return false // the file is public; only the timeline does not move
+	}
+	s.Log.Warn("refused", "what", what.String(), "node", n.Name, "item", item, "client", ip, "reason", why)
+	typ := "security.config-refused"
+	if what == nodeapi.AccessCallback {
+		typ = "security.callback-rejected"
+	}
+	s.record(ctx, events.Event{Node: n.Name, MAC: mac, Type: typ, Detail: fmt.Sprintf("%s for %s refused to %s: %s", item, n.Name, ip, why),
+		Attrs: map[string]string{"client": ip, "file": item}})
+	http.Error(w, "forbidden", http.StatusForbidden)
+	return false
 }
 
 func (s *Server) config(name string) http.HandlerFunc {
@@ -254,10 +300,10 @@ func (s *Server) serveConfig(w http.ResponseWriter, r *http.Request, name string
 		return
 	}
 	ip := clientIP(r)
-	if !s.allowed(n, ip) {
-		s.Log.Warn("config refused", "node", n.Name, "file", name, "client", ip)
-		s.record(ctx, events.Event{Node: n.Name, MAC: mac, Type: "security.config-refused", Detail: fmt.Sprintf("%s requested by %s, which is not this node", name, ip), Attrs: map[string]string{"client": ip, "file": name}})
-		http.Error(w, "forbidden", http.StatusForbidden)
+	lock := s.configLock(n.Name)
+	lock.Lock()
+	defer lock.Unlock()
+	if !s.admit(w, r, n, mac, nodeapi.AccessConfig, name) {
 		return
 	}
 	b, err := s.Render.NodeFile(ctx, n, name)
@@ -270,7 +316,14 @@ func (s *Server) serveConfig(w http.ResponseWriter, r *http.Request, name string
 		http.Error(w, "render failed", http.StatusInternalServerError)
 		return
 	}
-	s.record(ctx, events.Event{Node: n.Name, MAC: mac, Type: "http.config", Phase: events.PhaseInstalling, Percent: 0, Detail: "installer fetched " + name, Attrs: map[string]string{"client": ip, "file": name}})
+	// Recorded (durably) before the lock is released and the file sent:
+	// the Policy's next decision for this node sees who got it.
+	if _, err := s.Rec.Record(ctx, events.Event{Node: n.Name, MAC: mac, Source: events.SourceHTTP, Type: "http.config", Phase: events.PhaseInstalling, Percent: 0,
+		Detail: "installer fetched " + name, Attrs: map[string]string{"client": ip, "file": name}}); err != nil {
+		s.Log.Error("record config fetch", "node", n.Name, "err", err)
+		http.Error(w, "not recorded, retry", http.StatusServiceUnavailable)
+		return
+	}
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	_, _ = w.Write(b)
@@ -338,6 +391,9 @@ func (s *Server) phoneHome(w http.ResponseWriter, r *http.Request) {
 		s.Log.Warn("callback rejected", "node", n.Name, "client", ip, "reason", reason)
 		s.record(ctx, events.Event{Node: n.Name, MAC: mac, Type: "security.callback-rejected", Detail: "progress callback rejected: " + reason, Attrs: map[string]string{"client": ip, "phase": chi.URLParam(r, "phase")}})
 		http.Error(w, "forbidden", http.StatusForbidden)
+		return
+	}
+	if !s.admit(w, r, n, mac, nodeapi.AccessCallback, "callback "+chi.URLParam(r, "phase")) {
 		return
 	}
 	phase, pct, ok := callbackPhase(chi.URLParam(r, "phase"))
@@ -426,15 +482,24 @@ func (s *Server) mediaISO(w http.ResponseWriter, r *http.Request) {
 }
 
 // noteKernel records the kernel phase when a node fetches its profile's
-// kernel or initrd (attributed through the IP that fetched its script).
+// kernel or initrd. A media fetch carries no MAC: the node is the one whose
+// boot script that address fetched last, and it counts only when the
+// Policy admits the address for that node (its own, in an install).
 func (s *Server) noteKernel(r *http.Request, media, p string) {
 	ip := clientIP(r)
-	nodeName := s.boundNode(ip)
+	nodeName := s.hinted(ip)
 	if nodeName == "" {
 		return
 	}
 	n, ok := s.Plan.NodeByName(nodeName)
 	if !ok {
+		return
+	}
+	addr, err := netip.ParseAddr(ip)
+	if err != nil {
+		return
+	}
+	if ok, _, err := s.Policy.Admit(r.Context(), n.Name, addr, nodeapi.AccessMedia); err != nil || !ok {
 		return
 	}
 	m, files := s.Render.BootFiles(n)

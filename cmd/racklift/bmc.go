@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -170,16 +169,6 @@ func (c *bmcCmd) main(ctx context.Context, args []string) int {
 	if !ok {
 		return code
 	}
-	// Selecting nodes and confirming are never taken from the environment:
-	// a stray RACKLIFT_ALL or RACKLIFT_YES must not power off a site.
-	onCmdLine := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { onCmdLine[f.Name] = true })
-	c.all = c.all && onCmdLine["all"]
-	c.yes = c.yes && onCmdLine["yes"]
-	if !onCmdLine["role"] {
-		c.role = ""
-	}
-
 	if code, ok := c.checkArgs(&pos); !ok {
 		return code
 	}

@@ -53,6 +53,9 @@ func (a *apiFlags) client() *client {
 
 func (c *client) do(ctx context.Context, method, path string, body, out any) error {
 	var rd io.Reader
+	if body == nil && method != http.MethodGet {
+		body = struct{}{} // the admin API takes actions as JSON only
+	}
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
@@ -84,6 +87,9 @@ func (c *client) do(ctx context.Context, method, path string, body, out any) err
 		_ = json.Unmarshal(data, &e)
 		if e.Error == "" {
 			e.Error = resp.Status
+		}
+		if resp.StatusCode == http.StatusUnauthorized && c.token == "" {
+			e.Error += " (run as the user that can read STATE-DIR/admin-token, or pass --token / RACKLIFT_TOKEN)"
 		}
 		return fmt.Errorf("%s %s: %s", method, path, e.Error)
 	}
@@ -166,6 +172,7 @@ func runStatus(ctx context.Context, args []string, e *env) int {
 	var a apiFlags
 	a.register(fs, e)
 	watch := fs.Bool("watch", false, "keep showing progress until interrupted")
+	asJSON := fs.Bool("json", false, "print the nodes (and the machines not in the plan) as JSON")
 	pos, code, ok := parseFlags(fs, args, e)
 	if !ok {
 		return code
@@ -179,9 +186,25 @@ func runStatus(ctx context.Context, args []string, e *env) int {
 		fmt.Fprintf(e.stderr, "racklift status: %v\n", err)
 		return exitFailed
 	}
-	writeStatus(e.stdout, nodes, time.Now())
-	if len(pos) == 0 {
-		writeUnplanned(e.stdout, fetchUnplanned(ctx, c))
+	switch {
+	case *asJSON:
+		out := struct {
+			Nodes     []webui.NodeJSON      `json:"nodes"`
+			Unplanned []webui.UnplannedJSON `json:"unplanned,omitempty"`
+		}{Nodes: nodes}
+		if len(pos) == 0 {
+			out.Unplanned = fetchUnplanned(ctx, c)
+		}
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(out); err != nil {
+			return exitRuntime
+		}
+	default:
+		writeStatus(e.stdout, nodes, time.Now())
+		if len(pos) == 0 {
+			writeUnplanned(e.stdout, fetchUnplanned(ctx, c))
+		}
 	}
 	for _, n := range nodes {
 		if n.Phase == "failed" {

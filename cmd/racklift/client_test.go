@@ -48,7 +48,7 @@ func startAPI(t *testing.T, token string) (*httptest.Server, *events.Store, *fak
 	}
 	t.Cleanup(func() { store.Close() })
 	fc := &fakeControl{store: store}
-	api := &webui.API{Plan: data, Store: store, Control: fc, Token: token, Heartbeat: 50 * time.Millisecond}
+	api := &webui.API{Plan: data, Store: store, Control: fc, Token: token, TokenRequired: token != "", Heartbeat: 50 * time.Millisecond}
 	srv := httptest.NewServer(api.Handler())
 	t.Cleanup(srv.Close)
 	return srv, store, fc

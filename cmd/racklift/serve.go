@@ -26,6 +26,7 @@ import (
 	boottftp "github.com/racklift/racklift/boot/tftp"
 	"github.com/racklift/racklift/provision/bmc"
 	"github.com/racklift/racklift/provision/events"
+	"github.com/racklift/racklift/provision/handoff"
 	"github.com/racklift/racklift/provision/orchestrate"
 	"github.com/racklift/racklift/provision/plan"
 	"github.com/racklift/racklift/provision/render"
@@ -54,6 +55,7 @@ type serveConfig struct {
 	adminListen string
 	serverURL   string
 	media       multiFlag
+	adminHosts  multiFlag
 	force       bool
 	noRA        bool
 	noTFTP      bool
@@ -87,6 +89,7 @@ func parseServe(args []string, e *env) (*serveConfig, int, bool) {
 	fs.StringVar(&c.adminListen, "admin-listen", "127.0.0.1:8081", "dashboard and admin API address; a token is required when it is not loopback")
 	fs.StringVar(&c.serverURL, "server-url", "", "URL nodes use to reach racklift (default http://INTERFACE-IP:PORT)")
 	fs.Var(&c.media, "media", "OS media NAME=PATH (an ISO file or a directory); repeatable")
+	fs.Var(&c.adminHosts, "admin-host", "a DNS name the dashboard is opened by, besides its address (NAME:PORT); repeatable")
 	fs.BoolVar(&c.force, "force", false, "serve authoritative DHCP even though another DHCP server answers (dangerous)")
 	fs.BoolVar(&c.noRA, "no-ra", false, "do not send IPv6 router advertisements (iPXE then waits ~13 s for them)")
 	fs.BoolVar(&c.noTFTP, "no-tftp", false, "do not serve TFTP")
@@ -131,13 +134,22 @@ func runServe(ctx context.Context, args []string, e *env) int {
 	if !ok {
 		return code
 	}
-	if err := serve(ctx, c, e); err != nil {
+	err := serve(ctx, c, e)
+	// The last line serve writes says why it stopped: a field engineer
+	// (or the demo) reading the log must never have to guess.
+	switch {
+	case err != nil:
+		e.log.Error("racklift serve stopped", "reason", "fatal error", "err", err)
 		fmt.Fprintf(e.stderr, "racklift serve: %v\n", err)
 		var ue usageError
 		if errors.As(err, &ue) {
 			return exitFailed
 		}
 		return exitRuntime
+	case context.Cause(ctx) != nil:
+		e.log.Info("racklift serve stopped", "reason", context.Cause(ctx).Error())
+	default:
+		e.log.Info("racklift serve stopped", "reason", "all services ended")
 	}
 	return exitOK
 }
@@ -259,12 +271,18 @@ func serve(ctx context.Context, c *serveConfig, e *env) error {
 	if serverURL == "" {
 		serverURL = "http://" + httpLn.Addr().String()
 	}
-	adminToken, err := adminTokenFor(c.stateDir, adminLn.Addr(), e)
+	adminToken, tokenRequired, err := adminTokenFor(c.stateDir, adminLn.Addr(), e)
 	if err != nil {
 		return err
 	}
 
-	boot := &bootRenderer{plan: p, r: rnd, tokens: store, serverURL: serverURL, secrets: secrets}
+	// The site's deployment key (STATE/ssh): every node's first boot
+	// authorizes it, the hand-off gives it to kolla-ansible and cephadm.
+	deployKey, err := handoff.LoadOrCreateDeployKey(c.stateDir, "racklift-deploy@"+p.Cluster.Name)
+	if err != nil {
+		return err
+	}
+	boot := &bootRenderer{plan: p, r: rnd, tokens: store, serverURL: serverURL, secrets: secrets, sshKeys: []string{deployKey.Public}}
 	if rh := p.Cluster.RootPasswordSecret; rh != "" {
 		if _, ok := secrets.Lookup(rh); !ok {
 			return usageError{fmt.Errorf("root password secret %q is not set: pass --secrets or set %s", rh, plan.EnvName(rh))}
@@ -274,7 +292,9 @@ func serve(ctx context.Context, c *serveConfig, e *env) error {
 	hb := &httpboot.Server{Plan: p, Render: boot, Policy: orch, Tokens: store, Rec: store, Media: mediaFS, MediaISO: mediaISO,
 		IPXE: ipxe.FS(), Log: log.With("svc", "http"), Version: version}
 	api := &webui.API{Plan: p, Diags: ds, Store: store, Control: orch, Files: boot, Log: log.With("svc", "admin"),
-		Version: version, Token: adminToken, Static: webuiStatic(), Started: time.Now().UTC()}
+		Version: version, Token: adminToken, TokenRequired: tokenRequired, Hosts: c.adminHosts,
+		Static: webuiStatic(), Started: time.Now().UTC(),
+		Handoff: &handoff.Service{Plan: p, Source: handoff.StoreSource{Store: store}, Key: deployKey}}
 	bootSrv := httpboot.NewHTTPServer(hb.Handler(), log)
 	adminSrv := httpboot.NewHTTPServer(api.Handler(), log)
 
@@ -325,9 +345,7 @@ func serve(ctx context.Context, c *serveConfig, e *env) error {
 	fmt.Fprintf(e.stdout, "  dashboard: %s\n", dash)
 	fmt.Fprintf(e.stdout, "  state: %s\n", c.stateDir)
 	log.Info("serving", "plan", p.Cluster.Name, "interface", c.iface, "dhcp", c.dhcpMode, "http", serverURL, "admin", dash)
-	err = g.Wait()
-	log.Info("stopped")
-	return err
+	return g.Wait()
 }
 
 // openMedia opens every --media NAME=PATH.
@@ -353,28 +371,52 @@ func openMedia(specs []string) (map[string]fs.FS, map[string]string, []io.Closer
 	return fsys, isos, closers, nil
 }
 
-// adminTokenFor returns "" when the admin listener is loopback; otherwise
-// the admin token, created on first start (0600 in the state dir) and
-// printed once.
-func adminTokenFor(stateDir string, addr net.Addr, e *env) (string, error) {
+// adminTokenFor returns the admin token, created on first start (0600 in
+// the state dir) and kept there; the CLI reads it from there. It is printed
+// once when the admin listener is not loopback (someone has to type it into
+// a dashboard on another machine), and required on every request then
+// (required reports that).
+func adminTokenFor(stateDir string, addr net.Addr, e *env) (token string, required bool, err error) {
+	required = true
 	if ta, ok := addr.(*net.TCPAddr); ok && ta.IP.IsLoopback() {
-		return "", nil
+		required = false
 	}
 	path := filepath.Join(stateDir, "admin-token")
 	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) >= 20 {
-		fmt.Fprintf(e.stdout, "  admin token: in %s\n", path)
-		return strings.TrimSpace(string(b)), nil
+		if required {
+			fmt.Fprintf(e.stdout, "  admin token: in %s\n", path)
+		}
+		return strings.TrimSpace(string(b)), required, nil
 	}
 	buf := make([]byte, 24)
 	if _, err := rand.Read(buf); err != nil {
-		return "", fmt.Errorf("admin token: %w", err)
+		return "", false, fmt.Errorf("admin token: %w", err)
 	}
 	tok := base64.RawURLEncoding.EncodeToString(buf)
-	if err := os.WriteFile(path, []byte(tok+"\n"), 0o600); err != nil {
-		return "", fmt.Errorf("admin token: %w", err)
+	if err := writeSynced(path, []byte(tok+"\n"), 0o600); err != nil {
+		return "", false, fmt.Errorf("admin token: %w", err)
 	}
-	fmt.Fprintf(e.stdout, "  admin token (shown once, kept in %s): %s\n", path, tok)
-	return tok, nil
+	if required {
+		fmt.Fprintf(e.stdout, "  admin token (shown once, kept in %s): %s\n", path, tok)
+	}
+	return tok, required, nil
+}
+
+// writeSynced writes a file and syncs it, so it survives an abrupt power off.
+func writeSynced(path string, data []byte, mode os.FileMode) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // nodeNamer fills in the node name of events that only know the MAC (TFTP
@@ -404,6 +446,8 @@ type bootRenderer struct {
 	}
 	serverURL string
 	secrets   *plan.Secrets
+	// sshKeys are root's keys besides the plan's (the deployment key).
+	sshKeys []string
 }
 
 func (b *bootRenderer) NodeFile(ctx context.Context, n *plan.Node, name string) ([]byte, error) {
@@ -412,10 +456,11 @@ func (b *bootRenderer) NodeFile(ctx context.Context, n *plan.Node, name string) 
 		return nil, fmt.Errorf("token: %w", err)
 	}
 	hash, _ := b.secrets.Lookup(b.plan.Cluster.RootPasswordSecret)
-	return b.r.File(b.plan, n, name, render.Env{ServerURL: b.serverURL, Token: tok, RootHash: hash})
+	return b.r.File(b.plan, n, name, render.Env{ServerURL: b.serverURL, Token: tok, RootHash: hash, SSHKeys: b.sshKeys})
 }
 
 func (b *bootRenderer) LocalBootScript(n *plan.Node) []byte { return b.r.LocalBoot(n) }
+func (b *bootRenderer) HoldScript(n *plan.Node) []byte      { return b.r.Hold(n) }
 func (b *bootRenderer) UnknownScript(mac string) []byte     { return b.r.UnknownMAC(mac) }
 func (b *bootRenderer) BootFiles(n *plan.Node) (string, []string) {
 	return b.r.BootFiles(n)
@@ -428,7 +473,7 @@ const (
 )
 
 func (b *bootRenderer) ReviewFile(_ context.Context, n *plan.Node, name string) ([]byte, error) {
-	env := render.Env{ServerURL: b.serverURL, Token: maskedToken}
+	env := render.Env{ServerURL: b.serverURL, Token: maskedToken, SSHKeys: b.sshKeys}
 	if b.plan.Cluster.RootPasswordSecret != "" {
 		env.RootHash = maskedHash
 	}
@@ -471,12 +516,12 @@ func serveSafe(ctx context.Context, c *serveConfig, e *env) error {
 		return fmt.Errorf("admin listen on %s: %w", c.adminListen, err)
 	}
 	defer adminLn.Close()
-	adminToken, err := adminTokenFor(c.stateDir, adminLn.Addr(), e)
+	adminToken, tokenRequired, err := adminTokenFor(c.stateDir, adminLn.Addr(), e)
 	if err != nil {
 		return err
 	}
 	api := &webui.API{Plan: p, Diags: ds, Store: store, Log: log.With("svc", "admin"), Version: version,
-		Token: adminToken, Static: webuiStatic(), Started: time.Now().UTC(), SafeMode: true}
+		Token: adminToken, TokenRequired: tokenRequired, Hosts: c.adminHosts, Static: webuiStatic(), Started: time.Now().UTC(), SafeMode: true}
 	fmt.Fprintf(e.stdout, "racklift %s in SAFE MODE (no DHCP, TFTP or boot HTTP)\n  dashboard: http://%s/\n  state: %s\n", version, adminLn.Addr(), c.stateDir)
 	log.Info("serving in safe mode", "admin", adminLn.Addr().String(), "plan_nodes", len(p.Nodes))
 	return httpboot.Serve(ctx, httpboot.NewHTTPServer(api.Handler(), log), adminLn)

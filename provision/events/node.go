@@ -38,44 +38,6 @@ type NodeState struct {
 	Durations map[Phase]time.Duration `json:"durations"`
 }
 
-// phaseRank is a phase's position in the normal order (PhasePlanned = 1),
-// 0 for PhaseNone and PhaseFailed, -1 for an unknown phase.
-func phaseRank(p Phase) int {
-	switch p {
-	case PhaseNone, PhaseFailed:
-		return 0
-	case PhasePlanned:
-		return 1
-	case PhaseBMCChecked:
-		return 2
-	case PhaseBIOSOK:
-		return 3
-	case PhasePoweringOn:
-		return 4
-	case PhaseDHCP:
-		return 5
-	case PhaseIPXE:
-		return 6
-	case PhaseKernel:
-		return 7
-	case PhaseInstalling:
-		return 8
-	case PhaseInstalled:
-		return 9
-	case PhaseRebooting:
-		return 10
-	case PhaseFirstBoot:
-		return 11
-	case PhaseReady:
-		return 12
-	default:
-		return -1
-	}
-}
-
-// knownPhase reports whether p is one of the Phase constants.
-func knownPhase(p Phase) bool { return phaseRank(p) >= 0 }
-
 // nodeRow is the stored part of a node's state that events change.
 type nodeRow struct {
 	exists   bool
@@ -104,6 +66,11 @@ func advance(cur nodeRow, ev Event) (next nodeRow, changed bool) {
 		}
 		return next, false
 	case lagging(cur.phase, ev.Phase):
+		return next, false
+	case cur.phase.Installed() && ev.Source != SourceOrchestrator && (ev.Phase == PhaseFailed || phaseRank(ev.Phase) < phaseRank(cur.phase)):
+		// An installed node leaves its install only when the orchestrator
+		// says so (the operator's reinstall): an installer callback, a BMC
+		// or a boot service can never send it back to install or fail it.
 		return next, false
 	}
 	if startsAttempt(cur, ev.Phase) {

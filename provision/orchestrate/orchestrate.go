@@ -17,7 +17,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/racklift/racklift/boot/httpboot"
 	"github.com/racklift/racklift/provision/bmc"
 	"github.com/racklift/racklift/provision/events"
 	"github.com/racklift/racklift/provision/plan"
@@ -141,28 +140,6 @@ func New(p *plan.Plan, store Store, newBMC func(bmc.Target) bmc.Controller, secr
 		now: time.Now, busy: map[string]bool{}}
 }
 
-// done reports whether a phase means the node is installed (never
-// reinstalled without an explicit Reinstall).
-func done(p events.Phase) bool {
-	switch p {
-	case events.PhaseInstalled, events.PhaseRebooting, events.PhaseFirstBoot, events.PhaseReady:
-		return true
-	}
-	return false
-}
-
-// BootAction implements httpboot.Policy: installed nodes boot from disk.
-func (o *Orchestrator) BootAction(ctx context.Context, node string) (httpboot.Action, error) {
-	st, ok, err := o.store.Node(ctx, node)
-	if err != nil {
-		return httpboot.ActionInstall, fmt.Errorf("node %s state: %w", node, err)
-	}
-	if ok && done(st.Phase) {
-		return httpboot.ActionLocalBoot, nil
-	}
-	return httpboot.ActionInstall, nil
-}
-
 // runSelector is what a run stores so it can resume after a restart.
 type runSelector struct {
 	Nodes []string `json:"nodes"`
@@ -222,7 +199,7 @@ func (o *Orchestrator) StartRun(ctx context.Context, sel webui.Selection) (event
 		if err != nil {
 			return events.Run{}, err
 		}
-		if ok && done(st.Phase) {
+		if ok && st.Phase.Installed() {
 			continue
 		}
 		if ok && st.Phase == events.PhaseFailed {
@@ -333,11 +310,10 @@ func (o *Orchestrator) startDriver(id int64, nodes []string, params runParams) {
 // phaseAfterPowerOn reports whether a node got past power-on by itself.
 func phaseAfterPowerOn(p events.Phase) bool {
 	switch p {
-	case events.PhaseDHCP, events.PhaseIPXE, events.PhaseKernel, events.PhaseInstalling,
-		events.PhaseInstalled, events.PhaseRebooting, events.PhaseFirstBoot, events.PhaseReady, events.PhaseFailed:
+	case events.PhaseDHCP, events.PhaseIPXE, events.PhaseKernel, events.PhaseInstalling, events.PhaseFailed:
 		return true
 	}
-	return false
+	return p.Installed()
 }
 
 // record stores an event the orchestrator decided on.
@@ -409,6 +385,7 @@ func (o *Orchestrator) prepare(ctx context.Context, name, why string) {
 		}
 	}
 	if n.BMC == nil || o.newBMC == nil {
+		o.newToken(ctx, name)
 		o.record(ctx, events.Event{Node: name, MAC: n.MAC, Type: "orchestrator.manual-power", Phase: events.PhasePoweringOn,
 			Detail: "no BMC: power the node on by hand and let it PXE boot"})
 		return
@@ -473,6 +450,7 @@ func (o *Orchestrator) drive(ctx context.Context, n *plan.Node, c bmc.Controller
 	if strings.EqualFold(power, "on") {
 		action = bmc.PowerCycle
 	}
+	o.newToken(ctx, n.Name) // a new attempt: a token of an earlier one is worth nothing
 	if err := c.Power(ctx, action); err != nil {
 		return fmt.Errorf("power %s: %w", action, err)
 	}
@@ -481,6 +459,14 @@ func (o *Orchestrator) drive(ctx context.Context, n *plan.Node, c bmc.Controller
 		Attrs: map[string]string{"action": string(action), "ms": fmt.Sprint(o.now().Sub(start).Milliseconds()),
 			"slot": slot.UTC().Format(time.RFC3339Nano)}})
 	return nil
+}
+
+// newToken gives the node a new callback token for the attempt that is
+// about to start (its files are rendered with it when fetched).
+func (o *Orchestrator) newToken(ctx context.Context, node string) {
+	if _, err := o.store.RotateToken(ctx, node); err != nil {
+		o.log.Error("rotate token", "node", node, "err", err)
+	}
 }
 
 // pacing is the minimum time between two power-ons and how many nodes

@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/racklift/racklift/boot/httpboot"
 	"github.com/racklift/racklift/provision/bmc"
 	"github.com/racklift/racklift/provision/events"
+	"github.com/racklift/racklift/provision/nodeapi"
 	"github.com/racklift/racklift/provision/plan"
 	"github.com/racklift/racklift/webui"
 )
@@ -256,18 +256,18 @@ func TestRunPowersNodesOnWithOneTimePXE(t *testing.T) {
 func TestInstalledNodeBootsLocallyUntilReinstall(t *testing.T) {
 	h := newHarness(t, Config{Tick: time.Hour})
 	ctx := context.Background()
-	if a, _ := h.o.BootAction(ctx, "n-01"); a != httpboot.ActionInstall {
+	if a, _ := h.o.BootAction(ctx, "n-01"); a != nodeapi.BootInstall {
 		t.Fatal("planned node must install")
 	}
 	h.record(t, "n-01", events.PhaseInstalled)
-	if a, _ := h.o.BootAction(ctx, "n-01"); a != httpboot.ActionLocalBoot {
+	if a, _ := h.o.BootAction(ctx, "n-01"); a != nodeapi.BootLocal {
 		t.Fatal("installed node must boot locally")
 	}
 	// Its reboot goes through DHCP again: it must still boot locally.
 	if _, err := h.store.Record(ctx, events.Event{Node: "n-01", Source: events.SourceDHCP, Type: "dhcp.ack", Phase: events.PhaseDHCP, Percent: -1}); err != nil {
 		t.Fatal(err)
 	}
-	if a, _ := h.o.BootAction(ctx, "n-01"); a != httpboot.ActionLocalBoot {
+	if a, _ := h.o.BootAction(ctx, "n-01"); a != nodeapi.BootLocal {
 		t.Fatal("installed node that PXE boots again must still boot locally")
 	}
 	// Installed: the orchestrator sets the disk as persistent boot device.
@@ -286,7 +286,7 @@ func TestInstalledNodeBootsLocallyUntilReinstall(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.waitPhase(t, "n-01", events.PhasePoweringOn)
-	if a, _ := h.o.BootAction(ctx, "n-01"); a != httpboot.ActionInstall {
+	if a, _ := h.o.BootAction(ctx, "n-01"); a != nodeapi.BootInstall {
 		t.Fatal("reinstalled node must install")
 	}
 }

@@ -40,8 +40,10 @@ function token() {
 }
 
 // api calls the admin API. It sends the admin token if there is one and
-// opens the token prompt on 401.
+// opens the token prompt on 401. Every action is sent as JSON: the server
+// refuses anything else (an HTML form on another site cannot send JSON).
 async function api(path, { method = 'GET', body } = {}) {
+  if (method !== 'GET' && body === undefined) body = {};
   const headers = { Accept: 'application/json' };
   const tok = token();
   if (tok) headers.Authorization = 'Bearer ' + tok;
@@ -102,6 +104,7 @@ async function loadNodes() {
 async function refresh() {
   try {
     await loadNodes();
+    loadHandoff();
   } catch (e) {
     if (e instanceof TypeError && state.live) { // network error, not an HTTP answer
       if (source) source.close();
@@ -326,6 +329,7 @@ function scheduleRender() {
 function render() {
   if (!state.cluster) return;
   renderOverview();
+  renderHandoff();
   renderTable();
   if (detailOpen()) renderDetailHead();
 }
@@ -973,6 +977,77 @@ function bind() {
   $('d-retry').addEventListener('click', () => nodeAction('retry'));
 }
 
+// ---------------------------------------------------------------- hand-off
+
+// The hand-off card downloads what kolla-ansible and cephadm need
+// (GET api/v1/handoff/bundle.tar.gz: inventory, globals, Ceph specs, the
+// deployment key). Its button is disabled, with the reason, until every
+// node of the plan is verified.
+const handoffUI = { btn: null, why: null, ready: null, failed: '' };
+
+function buildHandoff() {
+  handoffUI.btn = h('button', { type: 'button', id: 'handoff-btn', disabled: true, onclick: downloadHandoff }, t('handoff.button'));
+  handoffUI.why = h('p', { id: 'handoff-why', class: 'muted', 'aria-live': 'polite' });
+  const title = h('h2', { id: 'handoff-title' }, t('handoff.title'));
+  $('overview').append(h('div', { class: 'card handoff', id: 'handoff', 'aria-labelledby': 'handoff-title' }, title, handoffUI.btn, handoffUI.why));
+}
+
+async function loadHandoff() {
+  try {
+    handoffUI.ready = await api('/handoff');
+  } catch (e) {
+    if (e instanceof AuthError) return;
+    handoffUI.ready = { error: e.message };
+  }
+  renderHandoff();
+}
+
+function renderHandoff() {
+  if (!handoffUI.btn) return;
+  setText($('handoff-title'), t('handoff.title'));
+  setText(handoffUI.btn, t('handoff.button'));
+  const r = handoffUI.ready;
+  let why;
+  if (!r) why = t('ui.loading');
+  else if (r.error) why = t('handoff.unavailable', { reason: r.error });
+  else if (r.ready) why = t('handoff.ready', { total: r.total });
+  else {
+    const waiting = r.nodes.filter((n) => !n.verified);
+    const list = waiting.slice(0, 5).map((n) => `${n.name} (${n.reason})`).join(', ') + (waiting.length > 5 ? ', …' : '');
+    why = t('handoff.notReady', { verified: r.verified, total: r.total, list });
+  }
+  if (handoffUI.failed) why = t('handoff.failed', { reason: handoffUI.failed });
+  handoffUI.btn.disabled = !(r && r.ready);
+  setText(handoffUI.why, why);
+}
+
+async function downloadHandoff() {
+  handoffUI.failed = '';
+  const headers = {};
+  const tok = token();
+  if (tok) headers.Authorization = 'Bearer ' + tok;
+  try {
+    const res = await fetch('api/v1/handoff/bundle.tar.gz', { headers, cache: 'no-store' });
+    if (res.status === 401) { needToken(); return; }
+    if (!res.ok) {
+      let msg = `${res.status} ${res.statusText}`;
+      try { msg = (await res.json()).error || msg; } catch { /* not JSON */ }
+      throw new Error(msg);
+    }
+    const cd = res.headers.get('Content-Disposition') || '';
+    const m = /filename="([^"]+)"/.exec(cd);
+    const url = URL.createObjectURL(await res.blob());
+    const a = h('a', { href: url, download: m ? m[1] : 'racklift-handoff.tar.gz', hidden: true });
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10000);
+  } catch (e) {
+    handoffUI.failed = e.message;
+  }
+  renderHandoff();
+}
+
 async function main() {
   try {
     await loadI18n();
@@ -984,6 +1059,7 @@ async function main() {
   setLarge(large);
   for (const b of document.querySelectorAll('.lang-btn')) setAttr(b, 'aria-pressed', b.dataset.lang === getLang());
   buildOverview();
+  buildHandoff();
   bind();
   setText($('conn-text'), t('conn.connecting'));
   setInterval(() => { if (state.live) refresh(); }, REFRESH_MS);
