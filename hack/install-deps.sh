@@ -14,6 +14,8 @@ pkgs=(
   xorriso                          # builds test ISO images (media reader)
   chromium                         # headless browser for dashboard tests
   ansible-core python3-ceph-common shellcheck openssh-client  # hand-off checked by the deployers' parsers
+  gdisk e2fsprogs dosfstools mtools util-linux  # deploy agent tests: sgdisk, mkfs.ext4/debugfs, mkfs.vfat/mcopy, wipefs/blkid
+  sbsigntool zstd                  # deploy agent: sbverify checks the signed kernel/shim/GRUB; zstd reads initrds
 )
 
 missing=()

@@ -128,6 +128,8 @@ func run(ctx context.Context, args []string, e *env) int {
 		return runDemo(ctx, args[1:], e)
 	case "bmc":
 		return runBMC(ctx, args[1:], e)
+	case "agent": // hidden: the deploy agent on a node (provision/agent)
+		return runAgent(ctx, args[1:], e)
 	case "handoff":
 		return runHandoff(ctx, args[1:], e)
 	case "version", "--version", "-version":

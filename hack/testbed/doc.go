@@ -59,10 +59,11 @@
 // BuildPayload returns a Debian kernel (package linux-image-amd64's
 // current linux-image-<release>, fetched once with `apt-get download`
 // into hack/.cache/testbed and unpacked with `dpkg-deb -x`; the host's
-// /boot is never read) and a ~1.3 MiB gzip'd cpio (newc, written here)
-// initramfs: busybox-static, the modules virtio_pci, virtio_net,
-// virtio_blk, e1000 and their dependencies (read from each module's
-// .modinfo "depends=", as depmod does), and /init (init.sh).
+// /boot is never read) and a ~1.3 MiB gzip'd cpio (newc) initramfs:
+// busybox-static, the modules virtio_pci, virtio_net, virtio_blk, e1000
+// and their dependencies (read from each module's .modinfo "depends=", as
+// depmod does), and /init (init.sh). Fetching, module resolution and cpio
+// writing are provision/agent/initramfs's, shared with the deploy agent.
 //
 // /init mounts proc/sys/dev, loads the modules, runs udhcpc on the NIC,
 // and reads these kernel arguments (PayloadArgs renders them):

@@ -57,7 +57,10 @@ const (
 	PathAgentKernel = "/agent/vmlinuz"
 	PathAgentInitrd = "/agent/initrd.img"
 	// PathAgentInstructions is the agent's Instructions (JSON). Holds the
-	// node's token and seed: only served to the node.
+	// node's token and seed: only served to the node, which the server
+	// recognises by its address (the agent sends no token: it gets its
+	// token from here). The agent retries 403 and 404 with backoff for
+	// up to 5 minutes.
 	PathAgentInstructions = "/agent/{mac}/instructions"
 	// PathImageManifest is an imported OS image's manifest (JSON). Public.
 	PathImageManifest = "/images/{image}/manifest.json"
@@ -71,8 +74,10 @@ const (
 
 // Callback protocol.
 const (
-	// TokenHeader carries the node's token on callbacks and on fetches of
-	// the agent's instructions.
+	// TokenHeader carries the node's token on callbacks. The deploy
+	// agent has no token until it has its instructions (its kernel
+	// arguments carry no secret), so the instructions are served by the
+	// node's address, not by token (PathAgentInstructions).
 	TokenHeader = "X-Racklift-Token"
 	// TokenQuery carries the token where no header can be set (the
 	// Subiquity webhook reporter, PhaseInstaller).
