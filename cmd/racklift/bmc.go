@@ -353,28 +353,6 @@ func bmcAddr(b *plan.BMC) string {
 	return fmt.Sprintf("%s %s:%d", b.Driver, b.Address, b.Port)
 }
 
-// bmcTarget builds a node's bmc.Target, with its password from secrets.
-func bmcTarget(n *plan.Node, secrets *plan.Secrets) (bmc.Target, error) {
-	b := n.BMC
-	d, err := bmc.ParseDriver(b.Driver)
-	if err != nil {
-		return bmc.Target{}, err
-	}
-	t := bmc.Target{Node: n.Name, Address: b.Address, Driver: d, User: b.User, TLSVerify: b.TLSVerify}
-	if d != bmc.DriverAuto {
-		// The plan fills in 623/443; with driver auto every protocol uses
-		// its own default port and Target.Validate refuses one.
-		t.Port = b.Port
-	}
-	pw, ok := secrets.Lookup(b.PasswordSecret)
-	if !ok || pw == "" {
-		return t, fmt.Errorf("BMC password secret %q is not set: put it in the secrets file (--secrets) or in %s: %w",
-			b.PasswordSecret, plan.EnvName(b.PasswordSecret), bmc.ErrInvalid)
-	}
-	t.Password = pw
-	return t, t.Validate()
-}
-
 // destructive reports whether the command takes machines down.
 func (c *bmcCmd) destructive() bool {
 	return c.name == "power" && c.action != string(bmc.PowerOn)
@@ -397,7 +375,7 @@ func (c *bmcCmd) execute(ctx context.Context, nodes []*plan.Node, secrets *plan.
 			r.skipped = "no BMC in the plan"
 			continue
 		}
-		t, err := bmcTarget(n, secrets)
+		t, err := bmc.TargetFor(n, secrets)
 		if t.Password != "" {
 			c.secrets = append(c.secrets, t.Password)
 		}
@@ -499,16 +477,6 @@ func (c *bmcCmd) confirm(targets []bmc.Target) (int, bool) {
 	return 0, true
 }
 
-// bmcBaseline turns a node's plan BIOS section into a bmc.Baseline.
-func bmcBaseline(n *plan.Node) bmc.Baseline {
-	return bmc.Baseline{
-		BootMode:       n.BIOS.BootMode,
-		PXENIC:         n.BIOS.PXENIC,
-		Virtualization: n.BIOS.Virtualization,
-		Attributes:     n.BIOS.Attributes,
-	}
-}
-
 // op returns the per-node operation of the command.
 func (c *bmcCmd) op() (bmcNodeOp, int, bool) {
 	readPower := func(ctx context.Context, ctl bmc.Controller, v *bmcValue) {
@@ -561,7 +529,7 @@ func (c *bmcCmd) op() (bmcNodeOp, int, bool) {
 		switch {
 		case c.dryRun:
 			return func(ctx context.Context, n *plan.Node, ctl bmc.Controller) (*bmcValue, error) {
-				d, err := bmc.PlanBaseline(ctx, ctl, bmcBaseline(n))
+				d, err := bmc.PlanBaseline(ctx, ctl, bmc.BaselineFor(n))
 				return &bmcValue{Diff: &d}, err
 			}, 0, true
 		case c.action == "show":
@@ -574,20 +542,10 @@ func (c *bmcCmd) op() (bmcNodeOp, int, bool) {
 			}, 0, true
 		default:
 			return func(ctx context.Context, n *plan.Node, ctl bmc.Controller) (*bmcValue, error) {
-				d, err := bmc.ApplyBaseline(ctx, ctl, bmcBaseline(n))
+				d, err := bmc.EnsureBaseline(ctx, ctl, n.Name, bmc.BaselineFor(n))
 				v := &bmcValue{Diff: &d}
 				if err != nil {
 					return v, err
-				}
-				var bad []string
-				for _, en := range d.Entries {
-					if en.Status == bmc.StatusMismatch || en.Status == bmc.StatusFailed {
-						bad = append(bad, fmt.Sprintf("%s=%q (want %q)", en.Attribute, en.Got, en.Want))
-					}
-				}
-				if len(bad) > 0 {
-					return v, &bmc.Error{Node: n.Name, Op: "apply bios baseline", Kind: bmc.KindBMC,
-						Err: fmt.Errorf("read back differs from the baseline: %s", strings.Join(bad, ", "))}
 				}
 				if d.NeedsReset() {
 					v.Notes = append(v.Notes, "changes take effect at the next reset; run 'bmc bios apply' again after it to confirm")

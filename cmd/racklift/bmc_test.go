@@ -123,6 +123,7 @@ type fakeBMCs struct {
 	power    map[string]string
 	boot     map[string]string // node -> "pxe efi=true persistent=false"
 	bios     map[string]map[string]string
+	stuck    map[string]map[string]string // node -> attribute -> the value its BMC writes whatever it is asked
 	openErr  map[string]error
 	callErr  map[string]error         // returned by every call after Open
 	delay    map[string]time.Duration // before answering Open
@@ -135,7 +136,7 @@ type fakeBMCs struct {
 
 func newFakeBMCs() *fakeBMCs {
 	return &fakeBMCs{targets: map[string]bmc.Target{}, power: map[string]string{}, boot: map[string]string{},
-		bios: map[string]map[string]string{}, openErr: map[string]error{}, callErr: map[string]error{},
+		bios: map[string]map[string]string{}, stuck: map[string]map[string]string{}, openErr: map[string]error{}, callErr: map[string]error{},
 		delay: map[string]time.Duration{}, opens: map[string]int{}, closes: map[string]int{}}
 }
 
@@ -255,6 +256,7 @@ func (c *fakeCtl) SetBIOS(_ context.Context, attrs map[string]string) error {
 	c.f.mu.Lock()
 	defer c.f.mu.Unlock()
 	maps.Copy(c.f.bios[c.t.Node], attrs)
+	maps.Copy(c.f.bios[c.t.Node], c.f.stuck[c.t.Node])
 	return nil
 }
 

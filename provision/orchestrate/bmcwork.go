@@ -15,20 +15,7 @@ import (
 
 // target builds the BMC target of a node, resolving its password.
 func (o *Orchestrator) target(n *plan.Node) (bmc.Target, error) {
-	drv, err := bmc.ParseDriver(n.BMC.Driver)
-	if err != nil {
-		return bmc.Target{}, err
-	}
-	t := bmc.Target{Node: n.Name, Address: n.BMC.Address, Driver: drv, User: n.BMC.User, TLSVerify: n.BMC.TLSVerify}
-	if drv != bmc.DriverAuto {
-		t.Port = n.BMC.Port
-	}
-	pw, ok := o.secrets.Lookup(n.BMC.PasswordSecret)
-	if !ok {
-		return bmc.Target{}, fmt.Errorf("secret %q (BMC password) is not set: pass --secrets or set %s", n.BMC.PasswordSecret, plan.EnvName(n.BMC.PasswordSecret))
-	}
-	t.Password = pw
-	return t, nil
+	return bmc.TargetFor(n, o.secrets)
 }
 
 // claim marks a node busy; false if BMC work is already in flight for it.
@@ -100,8 +87,8 @@ func (o *Orchestrator) drive(ctx context.Context, n *plan.Node, c bmc.Controller
 	o.recordBMC(ctx, events.Event{Node: n.Name, MAC: n.MAC, Type: "bmc.checked", Phase: events.PhaseBMCChecked,
 		Detail: fmt.Sprintf("credentials OK via %s, power %s", c.Provider(), power),
 		Attrs:  map[string]string{"provider": c.Provider(), "power": power, "ms": fmt.Sprint(o.now().Sub(start).Milliseconds())}})
-	if b := baseline(n); b != nil {
-		diff, err := bmc.ApplyBaseline(ctx, c, *b)
+	if b := bmc.BaselineFor(n); b.Requested() {
+		diff, err := bmc.EnsureBaseline(ctx, c, n.Name, b)
 		switch {
 		case bmc.Kind(err) == bmc.KindUnsupported:
 			o.recordBMC(ctx, events.Event{Node: n.Name, MAC: n.MAC, Type: "bmc.bios-unsupported", Phase: events.PhaseBIOSOK, Detail: "BIOS settings not supported by this BMC: check them by hand"})
@@ -192,16 +179,6 @@ func (p *pacer) wait(ctx context.Context, gap time.Duration) (time.Time, error) 
 		}
 	}
 	return slot, nil
-}
-
-// baseline returns the BMC baseline of a node, or nil when it asks for nothing
-// beyond the default boot mode.
-func baseline(n *plan.Node) *bmc.Baseline {
-	b := n.BIOS
-	if b.PXENIC == "" && b.Virtualization == nil && len(b.Attributes) == 0 {
-		return nil
-	}
-	return &bmc.Baseline{BootMode: b.BootMode, PXENIC: b.PXENIC, Virtualization: b.Virtualization, Attributes: b.Attributes}
 }
 
 func diffSummary(d bmc.Diff) string {
