@@ -136,6 +136,7 @@ func (a *API) Handler() http.Handler {
 	r.Route("/api/v1", func(r chi.Router) {
 		r.Use(a.guard)
 		r.Get("/cluster", a.cluster)
+		r.Get("/phases", a.phases)
 		r.Get("/nodes", a.nodes)
 		r.Get("/nodes/{name}", a.node)
 		r.Get("/nodes/{name}/files/{file}", a.file)
@@ -217,6 +218,12 @@ type HACheckJSON struct {
 	Rule   string `json:"rule"`
 }
 
+// phases is GET /api/v1/phases: the phase table (order, which mean
+// installed or final, progress span, label).
+func (a *API) phases(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, events.PhaseTable())
+}
+
 func (a *API) cluster(w http.ResponseWriter, _ *http.Request) {
 	p := a.Plan
 	out := ClusterJSON{Name: p.Cluster.Name, Domain: p.Cluster.Domain, HA: p.Cluster.HA, Version: a.Version,
@@ -247,15 +254,18 @@ func (a *API) cluster(w http.ResponseWriter, _ *http.Request) {
 
 // NodeJSON is one node as the dashboard shows it: plan facts plus state.
 type NodeJSON struct {
-	Name      string             `json:"name"`
-	Roles     []string           `json:"roles"`
-	MAC       string             `json:"mac"`
-	IP        string             `json:"ip"`
-	BMC       string             `json:"bmc,omitempty"`
-	BMCDriver string             `json:"bmc_driver,omitempty"`
-	Profile   string             `json:"profile"`
-	Phase     events.Phase       `json:"phase"`
-	Percent   int                `json:"percent"`
+	Name      string       `json:"name"`
+	Roles     []string     `json:"roles"`
+	MAC       string       `json:"mac"`
+	IP        string       `json:"ip"`
+	BMC       string       `json:"bmc,omitempty"`
+	BMCDriver string       `json:"bmc_driver,omitempty"`
+	Profile   string       `json:"profile"`
+	Phase     events.Phase `json:"phase"`
+	Percent   int          `json:"percent"`
+	// Progress is the node's overall progress 0..100, from the phase
+	// table (events.Phase.Progress): what status and the dashboard show.
+	Progress  int                `json:"progress"`
 	Since     *time.Time         `json:"since,omitempty"`
 	Attempts  int                `json:"attempts"`
 	Failed    string             `json:"failed_reason,omitempty"`
@@ -282,6 +292,7 @@ func nodeJSON(n *plan.Node, st events.NodeState, have bool) NodeJSON {
 	if st.Phase != events.PhaseNone {
 		out.Phase, out.Percent = st.Phase, st.Percent
 	}
+	out.Progress = out.Phase.Progress(out.Percent)
 	if !st.Since.IsZero() {
 		s := st.Since
 		out.Since = &s

@@ -109,7 +109,8 @@ func installScript(n *plan.Node) []step {
 		step{events.Event{Source: events.SourceInstaller, Type: "install.done", Phase: events.PhaseInstalled, Percent: 100, Detail: "installer finished"}, 5 * time.Second},
 		step{events.Event{Source: events.SourceInstaller, Type: "install.reboot", Phase: events.PhaseRebooting, Percent: -1, Detail: "rebooting into the installed system"}, 60 * time.Second},
 		step{events.Event{Source: events.SourceHTTP, Type: "http.local-boot", Phase: events.PhaseFirstBoot, Percent: -1, Detail: "installed: booting from local disk"}, 80 * time.Second},
-		step{events.Event{Source: events.SourceInstaller, Type: "install.ready", Phase: events.PhaseReady, Percent: -1, Detail: "first boot finished, node reachable"}, 0},
+		step{events.Event{Source: events.SourceInstaller, Type: "install.ready", Phase: events.PhaseReady, Percent: -1, Detail: "first boot finished, node reachable"}, 10 * time.Second},
+		step{events.Event{Source: events.SourceOrchestrator, Type: "verify.ok", Phase: events.PhaseVerified, Percent: -1, Detail: "matches the plan: interfaces, bonds, VLANs, MTUs, routes, disks"}, 0},
 	)
 	for i := range s {
 		s[i].ev.Node, s[i].ev.MAC = n.Name, n.MAC
@@ -527,8 +528,28 @@ func TestDashboardInBrowser(t *testing.T) {
 		return ""
 	})
 	rows := b.rows()
-	if r := rows["cs-controller-01"]; r.Now != 100 || r.Phase != label(events.PhaseReady) {
-		t.Errorf("controller row = %+v, want Ready 100%%", r)
+	// The dashboard's bar and the API's progress (what racklift status
+	// prints) agree for every node: one phase table (issue 20).
+	resp, err := http.Get("http://" + srv.addr + "/api/v1/nodes")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var apiNodes []struct {
+		Name     string `json:"name"`
+		Progress int    `json:"progress"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&apiNodes)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range apiNodes {
+		if r := rows[n.Name]; r.Now != n.Progress {
+			t.Errorf("%s: dashboard %d%%, API (racklift status) %d%%", n.Name, r.Now, n.Progress)
+		}
+	}
+	if r := rows["cs-controller-01"]; r.Now != 100 || r.Phase != label(events.PhaseVerified) {
+		t.Errorf("controller row = %+v, want Verified 100%%", r)
 	}
 	if r := rows["cs-storage-01"]; r.Phase != label(events.PhaseInstalling) || !strings.HasPrefix(r.Sub, "60%") || r.Now <= 30 || r.Now >= 85 {
 		t.Errorf("storage row = %+v, want Installing 60%% with the bar inside the install span", r)
@@ -630,12 +651,12 @@ func TestDashboardInBrowser(t *testing.T) {
 	zhHint := strings.NewReplacer("{node}", first.Name, "{mac}", first.MAC).Replace(zh["unplanned.hintDigit"])
 	b.waitFor("Chinese labels", `document.documentElement.lang === 'zh-CN' && document.querySelector('#nodes-table thead th:nth-child(7)').textContent === `+js(zh["col.phase"])+
 		` && document.querySelector('#unplanned-table tbody tr').cells[4].textContent === `+js(zhHint)+
-		` && document.querySelector('tr[data-node="cs-controller-01"] .phase-label').textContent === `+js(zh["phase.ready"])+
+		` && document.querySelector('tr[data-node="cs-controller-01"] .phase-label').textContent === `+js(zh["phase.verified"])+
 		` && document.getElementById('btn-install').textContent === `+js(zh["act.startInstall"])+
 		` && localStorage.getItem('racklift.lang') === 'zh-CN'`)
 	b.shot("chinese")
 	b.run("switch to English", chromedp.Click(`button[data-lang="en"]`, chromedp.ByQuery))
-	b.waitFor("English labels", `document.querySelector('tr[data-node="cs-controller-01"] .phase-label').textContent === `+js(en["phase.ready"]))
+	b.waitFor("English labels", `document.querySelector('tr[data-node="cs-controller-01"] .phase-label').textContent === `+js(en["phase.verified"]))
 
 	// 10. racklift goes away: the banner says so.
 	srv.stop()
@@ -658,9 +679,9 @@ func TestDashboardInBrowser(t *testing.T) {
 
 	// 12. Live updates resume without a reload: the install finishes.
 	close(simResume)
-	b.waitRows("every node ready", func(rows map[string]rowState) string {
+	b.waitRows("every node verified", func(rows map[string]rowState) string {
 		for _, r := range rows {
-			if r.Phase != label(events.PhaseReady) || r.Now != 100 {
+			if r.Phase != label(events.PhaseVerified) || r.Now != 100 {
 				return fmt.Sprintf("%s shows %q %d%%", r.Name, r.Phase, r.Now)
 			}
 		}

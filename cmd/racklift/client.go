@@ -17,6 +17,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/racklift/racklift/provision/events"
 	"github.com/racklift/racklift/provision/plan"
 	"github.com/racklift/racklift/webui"
 )
@@ -205,12 +206,7 @@ func runStatus(ctx context.Context, args []string, e *env) int {
 			writeUnplanned(e.stdout, fetchUnplanned(ctx, c))
 		}
 	}
-	for _, n := range nodes {
-		if n.Phase == "failed" {
-			return exitFailed
-		}
-	}
-	return exitOK
+	return exitCodeFor(nodes)
 }
 
 // fetchUnplanned returns the machines not in the plan that are network
@@ -274,29 +270,12 @@ func fetchNodes(ctx context.Context, c *client, only []string) ([]webui.NodeJSON
 	return out, nil
 }
 
-// progressBar draws a 20-cell bar for a node: its phase's place in the
-// install plus the installer's percent inside the install phase.
+// progressBar draws a 20-cell bar of a node's overall progress (the
+// server's, from the one phase table the dashboard uses too).
 func progressBar(n webui.NodeJSON) string {
-	pct := overallPercent(n)
+	pct := min(max(n.Progress, 0), 100)
 	cells := pct / 5
 	return "[" + strings.Repeat("#", cells) + strings.Repeat(".", 20-cells) + fmt.Sprintf("] %3d%%", pct)
-}
-
-// overallPercent maps a node's phase (and installer percent) to 0..100.
-func overallPercent(n webui.NodeJSON) int {
-	steps := map[string][2]int{
-		"planned": {0, 0}, "bmc-checked": {3, 3}, "bios-ok": {6, 6}, "powering-on": {10, 10},
-		"dhcp": {15, 15}, "ipxe": {18, 18}, "kernel": {22, 22}, "installing": {25, 85},
-		"installed": {88, 88}, "rebooting": {90, 90}, "first-boot": {94, 94}, "ready": {100, 100},
-	}
-	s, ok := steps[string(n.Phase)]
-	if !ok {
-		return 0
-	}
-	if n.Phase == "installing" && n.Percent >= 0 {
-		return s[0] + (s[1]-s[0])*n.Percent/100
-	}
-	return s[0]
 }
 
 func writeStatus(w io.Writer, nodes []webui.NodeJSON, now time.Time) {
@@ -316,8 +295,11 @@ func writeStatus(w io.Writer, nodes []webui.NodeJSON, now time.Time) {
 				last += ": " + n.LastEvent.Detail
 			}
 		}
-		if n.Phase == "failed" {
+		switch n.Phase {
+		case events.PhaseFailed:
 			last = "FAILED: " + n.Failed
+		case events.PhaseMismatch:
+			last = "DIFFERS FROM THE PLAN: " + n.Failed
 		}
 		if len(last) > 70 {
 			last = last[:67] + "..."
@@ -383,18 +365,21 @@ func watchStatus(ctx context.Context, c *client, e *env, only []string, untilDon
 	}
 }
 
+// allDone reports whether every node's install attempt is over (verified,
+// different from the plan, or failed).
 func allDone(nodes []webui.NodeJSON) bool {
 	for _, n := range nodes {
-		if n.Phase != "ready" && n.Phase != "failed" {
+		if !n.Phase.Final() {
 			return false
 		}
 	}
 	return len(nodes) > 0
 }
 
+// exitCodeFor is 1 when a node failed or differs from the plan.
 func exitCodeFor(nodes []webui.NodeJSON) int {
 	for _, n := range nodes {
-		if n.Phase == "failed" {
+		if n.Phase == events.PhaseFailed || n.Phase == events.PhaseMismatch {
 			return exitFailed
 		}
 	}

@@ -110,6 +110,11 @@ func TestStatusWatchEndsWhenNodesDone(t *testing.T) {
 		for _, n := range []string{"lab-01", "lab-02", "lab-03"} {
 			_, _ = store.Record(ctx, events.Event{Node: n, Source: events.SourceInstaller, Type: "install.ready", Phase: events.PhaseReady, Percent: 100})
 		}
+		// Ready is not the end: the watch goes on until each is verified.
+		time.Sleep(300 * time.Millisecond)
+		for _, n := range []string{"lab-01", "lab-02", "lab-03"} {
+			_, _ = store.Record(ctx, events.Event{Node: n, Source: events.SourceOrchestrator, Type: "verify.ok", Phase: events.PhaseVerified, Percent: -1})
+		}
 	}()
 	c := &apiFlags{server: srv.URL}
 	var out syncBuffer
@@ -117,7 +122,7 @@ func TestStatusWatchEndsWhenNodesDone(t *testing.T) {
 	if code := watchStatus(ctx, c.client(), e, nil, true); code != exitOK {
 		t.Fatalf("watch exit %d:\n%s", code, out.String())
 	}
-	if !strings.Contains(out.String(), "3 nodes: ready 3") {
+	if !strings.Contains(out.String(), "3 nodes: verified 3") {
 		t.Fatal(out.String())
 	}
 }

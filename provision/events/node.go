@@ -25,7 +25,8 @@ type NodeState struct {
 	// LastEvent is the node's latest event of any kind.
 	LastEvent Event `json:"last_event"`
 	// FailedReason is the Detail (or, if empty, the Type) of the event that
-	// put the node in PhaseFailed; empty in every other phase.
+	// put the node in PhaseFailed, or in PhaseMismatch (the differences
+	// from the plan); empty in every other phase.
 	FailedReason string `json:"failed_reason,omitempty"`
 	// Attempts counts install attempts. One starts each time the node
 	// enters PhasePoweringOn, each time it leaves PhaseFailed, and when a
@@ -61,7 +62,7 @@ func advance(cur nodeRow, ev Event) (next nodeRow, changed bool) {
 		return next, false
 	case ev.Phase == cur.phase:
 		next.percent = ev.Percent
-		if ev.Phase == PhaseFailed {
+		if ev.Phase == PhaseFailed || ev.Phase == PhaseMismatch {
 			next.failed = failReason(ev)
 		}
 		return next, false
@@ -83,7 +84,7 @@ func advance(cur nodeRow, ev Event) (next nodeRow, changed bool) {
 		next.since = cur.since
 	}
 	next.failed = ""
-	if ev.Phase == PhaseFailed {
+	if ev.Phase == PhaseFailed || ev.Phase == PhaseMismatch {
 		next.failed = failReason(ev)
 	}
 	return next, true

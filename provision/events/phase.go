@@ -46,6 +46,28 @@ var phases = map[Phase]phaseInfo{
 	PhaseFailed:     {0, false, true, 0, 0, "failed"},
 }
 
+// PhaseInfo is one row of the phase table, as the admin API serves it to
+// the dashboard (which draws its bars and counts from it).
+type PhaseInfo struct {
+	Phase     Phase  `json:"phase"`
+	Rank      int    `json:"rank"`
+	Installed bool   `json:"installed"`
+	Final     bool   `json:"final"`
+	From      int    `json:"from"`
+	To        int    `json:"to"`
+	Label     string `json:"label"`
+}
+
+// PhaseTable returns the table for every phase of Phases, in that order.
+func PhaseTable() []PhaseInfo {
+	var out []PhaseInfo
+	for _, p := range Phases() {
+		i := phases[p]
+		out = append(out, PhaseInfo{Phase: p, Rank: i.rank, Installed: i.installed, Final: i.final, From: i.from, To: i.to, Label: i.label})
+	}
+	return out
+}
+
 // Phases returns every phase in the normal order, PhaseFailed last.
 func Phases() []Phase {
 	return []Phase{PhasePlanned, PhaseBMCChecked, PhaseBIOSOK, PhasePoweringOn, PhaseDHCP, PhaseIPXE, PhaseKernel,

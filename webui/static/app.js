@@ -4,7 +4,7 @@
 // the API in webui/api.go.
 import { h, setText, setAttr, icon } from './dom.js';
 import { loadI18n, setLang, getLang, t } from './i18n.js';
-import { PHASES, GROUPS, TIME_GROUPS, groupOf, rank, progress } from './phases.js';
+import { PHASES, GROUPS, TIME_GROUPS, setPhases, groupOf, rank, progress, isFinal, needsAttention } from './phases.js';
 
 const $ = (id) => document.getElementById(id);
 const TOKEN_KEY = 'racklift.token';
@@ -64,6 +64,10 @@ async function api(path, { method = 'GET', body } = {}) {
 const nodePath = (name) => '/nodes/' + encodeURIComponent(name);
 
 async function loadCluster() {
+  if (!PHASES.length) {
+    setPhases(await api('/phases'));
+    buildPhaseChips();
+  }
   const t0 = Date.now();
   const c = await api('/cluster');
   state.skew = Date.parse(c.server_time) - (t0 + Date.now()) / 2;
@@ -213,7 +217,7 @@ function applyEvent(ev) {
       n.failed_reason = '';
     }
     n.percent = ev.percent;
-    if (ev.phase === 'failed') n.failed_reason = ev.detail || ev.type;
+    if (needsAttention(ev.phase)) n.failed_reason = ev.detail || ev.type;
   }
   if (state.detail === ev.node && detailOpen()) addTimeline([ev]);
   scheduleRender();
@@ -304,7 +308,7 @@ const phaseLabel = (p) => label('phase', p);
 const roleLabel = (r) => label('role', r);
 
 function phasePct(n) {
-  return n.percent >= 0 && !['planned', 'ready', 'failed'].includes(n.phase) ? n.percent : -1;
+  return n.percent >= 0 && n.phase !== 'planned' && n.phase !== 'ready' && !isFinal(n.phase) ? n.percent : -1;
 }
 
 function phaseText(n) {
@@ -351,13 +355,17 @@ function chip(kind, value, onclick) {
   return { b, text, count };
 }
 
-function buildOverview() {
+// buildPhaseChips adds one filter chip per phase of the server's table.
+function buildPhaseChips() {
   const phases = $('ov-phases');
-  for (const p of [...PHASES, 'failed']) {
+  for (const p of PHASES) {
     const c = chip('phase', p, () => setFilter('phase', state.filter.phase === p ? '' : p));
     phaseChips.set(p, c);
     phases.append(c.b);
   }
+}
+
+function buildOverview() {
   const tbody = $('ov-time').tBodies[0];
   const bar = $('ov-timebar');
   for (const g of TIME_GROUPS) {
@@ -383,13 +391,13 @@ function renderOverview() {
   for (const n of nodes) {
     sum += progress(n.phase, n.percent);
     perPhase.set(n.phase, (perPhase.get(n.phase) || 0) + 1);
-    if (n.phase === 'ready') ready++;
-    if (n.phase === 'failed') failed++;
+    if (n.phase === 'verified') ready++;
+    if (needsAttention(n.phase)) failed++;
     if (n.phase === 'planned') planned++;
     for (const r of n.roles || []) {
       const v = perRole.get(r) || { n: 0, ready: 0 };
       v.n++;
-      if (n.phase === 'ready') v.ready++;
+      if (n.phase === 'verified') v.ready++;
       perRole.set(r, v);
     }
     for (const g of TIME_GROUPS) {
@@ -476,7 +484,7 @@ function renderFilters() {
   const phaseSel = $('f-phase');
   phaseSel.replaceChildren(h('option', { value: '' }, t('filter.allPhases')),
     h('option', { value: '@active' }, t('filter.active')),
-    ...[...PHASES, 'failed'].map((p) => h('option', { value: p }, phaseLabel(p))));
+    ...PHASES.map((p) => h('option', { value: p }, phaseLabel(p))));
   phaseSel.value = state.filter.phase;
 }
 
@@ -491,7 +499,7 @@ function matches(n) {
   const f = state.filter;
   if (f.role && !(n.roles || []).includes(f.role)) return false;
   if (f.phase === '@active') {
-    if (['planned', 'ready', 'failed'].includes(n.phase)) return false;
+    if (n.phase === 'planned' || isFinal(n.phase)) return false;
   } else if (f.phase && n.phase !== f.phase) return false;
   const q = f.q.trim().toLowerCase();
   if (!q) return true;
@@ -508,7 +516,7 @@ const byName = (a, b) => a.name.localeCompare(b.name, undefined, { numeric: true
 
 function sorted(list) {
   const now = serverNow();
-  const inPhase = (n) => (['planned', 'ready'].includes(n.phase) || !n.since ? -1 : now - Date.parse(n.since));
+  const inPhase = (n) => (n.phase === 'planned' || isFinal(n.phase) || !n.since ? -1 : now - Date.parse(n.since));
   const cmp = {
     name: byName,
     phase: (a, b) => rank(a.phase) - rank(b.phase) || byName(a, b),
@@ -578,7 +586,7 @@ function updateRow(r, n) {
   const timed = n.since && n.phase !== 'planned';
   setText(r.since, timed ? fmtDur(serverNow() - Date.parse(n.since)) : '—');
   const ev = n.last_event;
-  if (n.phase === 'failed') {
+  if (needsAttention(n.phase)) {
     setText(r.lastMain, t('row.reason', { reason: n.failed_reason || '?' }));
   } else {
     setText(r.lastMain, ev ? ev.detail || ev.type : '—');
@@ -725,8 +733,8 @@ function renderDetailHead() {
   ph.className = 'phase g-' + groupOf(n.phase);
   ph.replaceChildren(icon(groupOf(n.phase)), ' ', phaseText(n));
   const f = $('d-failed');
-  f.hidden = n.phase !== 'failed';
-  setText(f, n.phase === 'failed' ? t('row.reason', { reason: n.failed_reason || '?' }) : '');
+  f.hidden = !needsAttention(n.phase);
+  setText(f, needsAttention(n.phase) ? t('row.reason', { reason: n.failed_reason || '?' }) : '');
   $('d-retry').disabled = n.phase !== 'failed';
   const facts = [
     ['col.roles', (n.roles || []).map(roleLabel).join(', ')], ['detail.profile', n.profile || '—'],
@@ -737,7 +745,7 @@ function renderDetailHead() {
     ['col.progress', progress(n.phase, n.percent) + '%'],
   ];
   syncFacts($('d-facts'), facts.map(([k, v]) => [t(k), v]));
-  const durs = [...PHASES, 'failed'].map((p) => [p, durOf(n, p)]).filter(([p, s]) => s >= 1 && p !== 'planned');
+  const durs = PHASES.map((p) => [p, durOf(n, p)]).filter(([p, s]) => s >= 1 && p !== 'planned');
   syncFacts($('d-durations'), durs.length ? durs.map(([p, s]) => [phaseLabel(p), fmtDur(s * 1000)]) : [[t('detail.noDurations'), '']]);
 }
 
