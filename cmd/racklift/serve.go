@@ -304,7 +304,7 @@ func serve(ctx context.Context, c *serveConfig, e *env) error {
 		if c.dhcpMode == "authoritative" {
 			mode = dhcp.Authoritative
 		}
-		dhcpRec := newAsyncRecorder(store, log.With("svc", "dhcp"), 8192)
+		dhcpRec := events.NewAsyncRecorder(store, log.With("svc", "dhcp"), 8192)
 		g.Go(func() error { return dhcpRec.Run(gctx) })
 		resp, err := dhcp.NewResponder(dhcp.Config{Mode: mode, Boot: dhcp.BootConfig{ServerIP: ipn.IP, HTTPBase: serverURL}},
 			dhcp.PlanHosts{Plan: p}, dhcpRec, log.With("svc", "dhcp"))
