@@ -2,12 +2,9 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"net"
 	"net/netip"
 	"os"
@@ -282,7 +279,7 @@ func serve(ctx context.Context, c *serveConfig, e *env) error {
 	if err != nil {
 		return err
 	}
-	boot := &bootRenderer{plan: p, r: rnd, tokens: store, serverURL: serverURL, secrets: secrets, sshKeys: []string{deployKey.Public}}
+	boot := &render.Service{Plan: p, Renderer: rnd, Tokens: store, ServerURL: serverURL, Secrets: secrets, SSHKeys: []string{deployKey.Public}}
 	if rh := p.Cluster.RootPasswordSecret; rh != "" {
 		if _, ok := secrets.Lookup(rh); !ok {
 			return usageError{fmt.Errorf("root password secret %q is not set: pass --secrets or set %s", rh, plan.EnvName(rh))}
@@ -322,7 +319,7 @@ func serve(ctx context.Context, c *serveConfig, e *env) error {
 	}
 	if tftpConn != nil {
 		g.Go(func() error {
-			return (&boottftp.Server{Files: ipxe.FS(), Rec: nodeNamer{p: p, rec: store}, Log: log.With("svc", "tftp")}).Serve(gctx, tftpConn)
+			return (&boottftp.Server{Files: ipxe.FS(), Rec: store, NodeOf: nodeOf(p), Log: log.With("svc", "tftp")}).Serve(gctx, tftpConn)
 		})
 	}
 	if !c.noRA {
@@ -346,183 +343,4 @@ func serve(ctx context.Context, c *serveConfig, e *env) error {
 	fmt.Fprintf(e.stdout, "  state: %s\n", c.stateDir)
 	log.Info("serving", "plan", p.Cluster.Name, "interface", c.iface, "dhcp", c.dhcpMode, "http", serverURL, "admin", dash)
 	return g.Wait()
-}
-
-// openMedia opens every --media NAME=PATH.
-func openMedia(specs []string) (map[string]fs.FS, map[string]string, []io.Closer, error) {
-	fsys, isos := map[string]fs.FS{}, map[string]string{}
-	var closers []io.Closer
-	for _, spec := range specs {
-		name, f, cl, err := media.Open(spec)
-		if err != nil {
-			return nil, nil, closers, fmt.Errorf("--media %s: %w", spec, err)
-		}
-		if cl != nil {
-			closers = append(closers, cl)
-		}
-		if _, dup := fsys[name]; dup {
-			return nil, nil, closers, fmt.Errorf("--media %s: %q given twice", spec, name)
-		}
-		fsys[name] = f
-		if _, path, _ := strings.Cut(spec, "="); strings.HasSuffix(strings.ToLower(path), ".iso") {
-			isos[name] = path
-		}
-	}
-	return fsys, isos, closers, nil
-}
-
-// adminTokenFor returns the admin token, created on first start (0600 in
-// the state dir) and kept there; the CLI reads it from there. It is printed
-// once when the admin listener is not loopback (someone has to type it into
-// a dashboard on another machine), and required on every request then
-// (required reports that).
-func adminTokenFor(stateDir string, addr net.Addr, e *env) (token string, required bool, err error) {
-	required = true
-	if ta, ok := addr.(*net.TCPAddr); ok && ta.IP.IsLoopback() {
-		required = false
-	}
-	path := filepath.Join(stateDir, "admin-token")
-	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) >= 20 {
-		if required {
-			fmt.Fprintf(e.stdout, "  admin token: in %s\n", path)
-		}
-		return strings.TrimSpace(string(b)), required, nil
-	}
-	buf := make([]byte, 24)
-	if _, err := rand.Read(buf); err != nil {
-		return "", false, fmt.Errorf("admin token: %w", err)
-	}
-	tok := base64.RawURLEncoding.EncodeToString(buf)
-	if err := writeSynced(path, []byte(tok+"\n"), 0o600); err != nil {
-		return "", false, fmt.Errorf("admin token: %w", err)
-	}
-	if required {
-		fmt.Fprintf(e.stdout, "  admin token (shown once, kept in %s): %s\n", path, tok)
-	}
-	return tok, required, nil
-}
-
-// writeSynced writes a file and syncs it, so it survives an abrupt power off.
-func writeSynced(path string, data []byte, mode os.FileMode) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
-}
-
-// nodeNamer fills in the node name of events that only know the MAC (TFTP
-// sees the MAC in the requested path), so they show in the node's timeline.
-type nodeNamer struct {
-	p   *plan.Plan
-	rec events.Recorder
-}
-
-func (n nodeNamer) Record(ctx context.Context, ev events.Event) (events.Event, error) {
-	if ev.Node == "" && ev.MAC != "" {
-		if node, ok := n.p.NodeByMAC(ev.MAC); ok {
-			ev.Node = node.Name
-		}
-	}
-	return n.rec.Record(ctx, ev)
-}
-
-// bootRenderer adapts the renderer for httpboot (the real files, with the
-// node's token and the root hash) and for the dashboard's review (secrets
-// replaced by placeholders, so the page never holds them).
-type bootRenderer struct {
-	plan   *plan.Plan
-	r      *render.Renderer
-	tokens interface {
-		Token(context.Context, string) (string, error)
-	}
-	serverURL string
-	secrets   *plan.Secrets
-	// sshKeys are root's keys besides the plan's (the deployment key).
-	sshKeys []string
-}
-
-func (b *bootRenderer) NodeFile(ctx context.Context, n *plan.Node, name string) ([]byte, error) {
-	tok, err := b.tokens.Token(ctx, n.Name)
-	if err != nil {
-		return nil, fmt.Errorf("token: %w", err)
-	}
-	hash, _ := b.secrets.Lookup(b.plan.Cluster.RootPasswordSecret)
-	return b.r.File(b.plan, n, name, render.Env{ServerURL: b.serverURL, Token: tok, RootHash: hash, SSHKeys: b.sshKeys})
-}
-
-func (b *bootRenderer) LocalBootScript(n *plan.Node) []byte { return b.r.LocalBoot(n) }
-func (b *bootRenderer) HoldScript(n *plan.Node) []byte      { return b.r.Hold(n) }
-func (b *bootRenderer) UnknownScript(mac string) []byte     { return b.r.UnknownMAC(mac) }
-func (b *bootRenderer) BootFiles(n *plan.Node) (string, []string) {
-	return b.r.BootFiles(n)
-}
-
-// Placeholders shown instead of secrets in the dashboard.
-const (
-	maskedToken = "hidden-by-racklift"
-	maskedHash  = "$6$hidden$hidden-by-racklift"
-)
-
-func (b *bootRenderer) ReviewFile(_ context.Context, n *plan.Node, name string) ([]byte, error) {
-	env := render.Env{ServerURL: b.serverURL, Token: maskedToken, SSHKeys: b.sshKeys}
-	if b.plan.Cluster.RootPasswordSecret != "" {
-		env.RootHash = maskedHash
-	}
-	return b.r.File(b.plan, n, name, env)
-}
-
-func (b *bootRenderer) FileNames(n *plan.Node) []string {
-	names, _ := b.r.FileNames(n)
-	return names
-}
-
-// webuiStatic returns the dashboard files.
-func webuiStatic() fs.FS { return webui.Static() }
-
-// serveSafe serves only the dashboard and admin API, with the plan if one
-// was given and loads, or an empty one. Nothing is sent on the network
-// besides the admin listener: the state of a site is never changed.
-func serveSafe(ctx context.Context, c *serveConfig, e *env) error {
-	log := e.log
-	p := &plan.Plan{}
-	var ds plan.Diagnostics
-	if c.plan != "" {
-		if lp, lds, _, _, _, ok := c.load(c.plan, e); ok && lp != nil {
-			p, ds = lp, lds
-		} else {
-			ds = append(ds, lds...)
-		}
-	}
-	if len(p.Nodes) == 0 {
-		ds = append(ds, plan.Diagnostic{Severity: plan.Warning, Path: "plan", Rule: "safe-mode",
-			Msg: "safe mode: no usable plan is loaded; DHCP, TFTP and boot HTTP are off", Hint: "put the plan (and secrets) in place and restart racklift"})
-	}
-	store, err := events.Open(c.stateDir, log.With("svc", "store"))
-	if err != nil {
-		return fmt.Errorf("state dir %s: %w", c.stateDir, err)
-	}
-	defer store.Close()
-	adminLn, err := net.Listen("tcp", c.adminListen)
-	if err != nil {
-		return fmt.Errorf("admin listen on %s: %w", c.adminListen, err)
-	}
-	defer adminLn.Close()
-	adminToken, tokenRequired, err := adminTokenFor(c.stateDir, adminLn.Addr(), e)
-	if err != nil {
-		return err
-	}
-	api := &webui.API{Plan: p, Diags: ds, Store: store, Log: log.With("svc", "admin"), Version: version,
-		Token: adminToken, TokenRequired: tokenRequired, Hosts: c.adminHosts, Static: webuiStatic(), Started: time.Now().UTC(), SafeMode: true}
-	fmt.Fprintf(e.stdout, "racklift %s in SAFE MODE (no DHCP, TFTP or boot HTTP)\n  dashboard: http://%s/\n  state: %s\n", version, adminLn.Addr(), c.stateDir)
-	log.Info("serving in safe mode", "admin", adminLn.Addr().String(), "plan_nodes", len(p.Nodes))
-	return httpboot.Serve(ctx, httpboot.NewHTTPServer(api.Handler(), log), adminLn)
 }
