@@ -30,7 +30,7 @@ type Responder struct {
 
 // NewResponder checks cfg, fills its defaults (see Config) and returns a
 // Responder. hosts is required; rec may be nil (no events); log nil means
-// slog.Default().
+// discarding its log lines (pass the logger in).
 func NewResponder(cfg Config, hosts Hosts, rec Recorder, log *slog.Logger) (*Responder, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
@@ -40,7 +40,7 @@ func NewResponder(cfg Config, hosts Hosts, rec Recorder, log *slog.Logger) (*Res
 		return nil, fmt.Errorf("dhcp config: Hosts is required")
 	}
 	if log == nil {
-		log = slog.Default()
+		log = slog.New(slog.DiscardHandler)
 	}
 	r := &Responder{
 		cfg:     cfg,

@@ -7,6 +7,7 @@ import (
 
 	"github.com/racklift/racklift/provision/events"
 	"github.com/racklift/racklift/provision/nodeapi"
+	"github.com/racklift/racklift/provision/plan"
 )
 
 // The provisioning LAN is hostile: every MAC is broadcast in DHCP, so a
@@ -33,9 +34,21 @@ import (
 //     and rotated once the node is ready; and nothing a node sends moves
 //     an installed node back (the event store's state machine).
 
+// Access answers the boot server's two questions, from the plan and the
+// event store alone: what a node that asks for its boot script gets
+// (BootAction) and whether a client may act for a node (Admit). The
+// Orchestrator embeds one; it is also usable on its own.
+type Access struct {
+	plan  *plan.Plan
+	store NodeReader
+}
+
+// NewAccess returns the boot policy for plan p over the event store.
+func NewAccess(p *plan.Plan, store NodeReader) *Access { return &Access{plan: p, store: store} }
+
 // Admit decides whether a client at ip may do what on node's behalf. It
 // returns the reason when not.
-func (o *Orchestrator) Admit(ctx context.Context, node string, ip netip.Addr, what nodeapi.Access) (bool, string, error) {
+func (o *Access) Admit(ctx context.Context, node string, ip netip.Addr, what nodeapi.Access) (bool, string, error) {
 	n, ok := o.plan.NodeByName(node)
 	if !ok {
 		return false, "not a plan node", nil
@@ -90,7 +103,7 @@ const attemptEvents = 2000
 // attempt: the latest event that put it in PhasePlanned (reinstall, retry,
 // a new run) or PhasePoweringOn (the orchestrator's power-on, or the
 // manual power-on note).
-func (o *Orchestrator) attempt(ctx context.Context, node string) (attemptView, error) {
+func (o *Access) attempt(ctx context.Context, node string) (attemptView, error) {
 	evs, err := o.store.NodeEvents(ctx, node, attemptEvents)
 	if err != nil {
 		return attemptView{}, fmt.Errorf("node %s events: %w", node, err)
@@ -132,7 +145,7 @@ const (
 // BootAction tells the boot server what a node that asks for its boot
 // script gets: installed nodes boot from their disk (the reinstall guard),
 // failed nodes wait for the operator, every other node installs.
-func (o *Orchestrator) BootAction(ctx context.Context, node string) (nodeapi.Boot, error) {
+func (o *Access) BootAction(ctx context.Context, node string) (nodeapi.Boot, error) {
 	st, ok, err := o.store.Node(ctx, node)
 	if err != nil {
 		return nodeapi.BootLocal, fmt.Errorf("node %s state: %w", node, err)

@@ -17,15 +17,29 @@ import (
 	"github.com/racklift/racklift/provision/plan"
 )
 
-// Store is what the orchestrator needs of the event store.
-type Store interface {
-	Record(ctx context.Context, ev events.Event) (events.Event, error)
+// NodeReader is what the boot policy (Access) reads of the event store:
+// each node's state and its events.
+type NodeReader interface {
 	Node(ctx context.Context, name string) (events.NodeState, bool, error)
-	Nodes(ctx context.Context) ([]events.NodeState, error)
 	NodeEvents(ctx context.Context, node string, limit int) ([]events.Event, error)
+}
+
+// RunStore keeps install runs, so a run resumes after a restart.
+type RunStore interface {
 	StartRun(ctx context.Context, selector, params any) (events.Run, error)
 	EndRun(ctx context.Context, id int64, state events.RunState) (events.Run, error)
 	ActiveRun(ctx context.Context) (events.Run, bool, error)
+}
+
+// Store is what the orchestrator needs of the event store: the boot
+// policy's reads, every node's state for the stall checks, runs, the
+// record of its decisions, a new token per attempt, and the live events it
+// reacts to.
+type Store interface {
+	NodeReader
+	RunStore
+	events.Recorder
+	Nodes(ctx context.Context) ([]events.NodeState, error)
 	RotateToken(ctx context.Context, node string) (string, error)
 	Subscribe(ctx context.Context) <-chan events.Event
 }
@@ -99,6 +113,7 @@ func (c Config) withDefaults() Config {
 
 // Orchestrator drives install runs. Create it with New and call Run.
 type Orchestrator struct {
+	*Access // the boot server's questions: BootAction, Admit
 	plan    *plan.Plan
 	store   Store
 	newBMC  func(bmc.Target) bmc.Controller
@@ -130,7 +145,7 @@ func New(p *plan.Plan, store Store, newBMC func(bmc.Target) bmc.Controller, secr
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Orchestrator{plan: p, store: store, newBMC: newBMC, secrets: secrets, log: log, cfg: cfg.withDefaults(),
+	return &Orchestrator{Access: NewAccess(p, store), plan: p, store: store, newBMC: newBMC, secrets: secrets, log: log, cfg: cfg.withDefaults(),
 		now: time.Now, busy: map[string]bool{}}
 }
 
