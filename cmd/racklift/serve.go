@@ -199,11 +199,22 @@ func serve(ctx context.Context, c *serveConfig, e *env) error {
 	if err != nil {
 		return err
 	}
+	if rh := p.Cluster.RootPasswordSecret; rh != "" {
+		if _, ok := secrets.Lookup(rh); !ok {
+			return usageError{fmt.Errorf("root password secret %q is not set: pass --secrets or set %s", rh, plan.EnvName(rh))}
+		}
+	}
 	store, err := events.Open(c.stateDir, log.With("svc", "store"))
 	if err != nil {
 		return fmt.Errorf("state dir %s: %w", c.stateDir, err)
 	}
 	defer store.Close()
+	// The site's deployment key (STATE/ssh): every node's first boot
+	// authorizes it, the hand-off gives it to kolla-ansible and cephadm.
+	deployKey, err := handoff.LoadOrCreateDeployKey(c.stateDir, "racklift-deploy@"+p.Cluster.Name)
+	if err != nil {
+		return err
+	}
 
 	if c.dhcpMode == "authoritative" {
 		log.Info("probing for other DHCP servers", "interface", c.iface, "wait", c.probeWait)
@@ -273,18 +284,7 @@ func serve(ctx context.Context, c *serveConfig, e *env) error {
 		return err
 	}
 
-	// The site's deployment key (STATE/ssh): every node's first boot
-	// authorizes it, the hand-off gives it to kolla-ansible and cephadm.
-	deployKey, err := handoff.LoadOrCreateDeployKey(c.stateDir, "racklift-deploy@"+p.Cluster.Name)
-	if err != nil {
-		return err
-	}
 	boot := &render.Service{Plan: p, Renderer: rnd, Tokens: store, ServerURL: serverURL, Secrets: secrets, SSHKeys: []string{deployKey.Public}}
-	if rh := p.Cluster.RootPasswordSecret; rh != "" {
-		if _, ok := secrets.Lookup(rh); !ok {
-			return usageError{fmt.Errorf("root password secret %q is not set: pass --secrets or set %s", rh, plan.EnvName(rh))}
-		}
-	}
 	orch := orchestrate.New(p, store, bmc.BMCLibFactory(bmc.Options{Log: log.With("svc", "bmc")}), secrets, orchestrate.Config{}, log.With("svc", "orch"))
 	hb := &httpboot.Server{Plan: p, Render: boot, Policy: orch, Tokens: store, Rec: store, Media: mediaFS, MediaISO: mediaISO,
 		IPXE: ipxe.FS(), Log: log.With("svc", "http"), Version: version}
