@@ -59,6 +59,7 @@ Usage:
   racklift bmc bootdev pxe|disk|bios|cdrom NODE... [--persistent] [--efi|--legacy]
   racklift bmc bios show|apply NODE... [--dry-run]
       (every bmc command: --plan --secrets --parallel N --stagger D --timeout D --json)
+  racklift image import NAME FILE | list | show NAME [--json] | rm NAME  [--state-dir DIR]
   racklift demo
   racklift version
 
@@ -91,6 +92,8 @@ func run(ctx context.Context, args []string, e *env) int {
 		return runDemo(ctx, args[1:], e)
 	case "bmc":
 		return runBMC(ctx, args[1:], e)
+	case "image":
+		return runImage(ctx, args[1:], e)
 	case "version", "--version", "-version":
 		fmt.Fprintf(e.stdout, "racklift %s\n", version)
 		return exitOK
