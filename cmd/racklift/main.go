@@ -94,7 +94,11 @@ Usage:
   racklift bmc bootdev pxe|disk|bios|cdrom NODE... [--persistent] [--efi|--legacy]
   racklift bmc bios show|apply NODE... [--dry-run]
       (every bmc command: --plan --secrets --parallel N --stagger D --timeout D --json)
+<<<<<<< HEAD
   racklift handoff --plan FILE -o DIR [--state-dir DIR] [--allow-unverified]
+=======
+  racklift image import NAME FILE | list | show NAME [--json] | rm NAME  [--state-dir DIR]
+>>>>>>> feature/image
   racklift demo
   racklift version
 
@@ -132,6 +136,8 @@ func run(ctx context.Context, args []string, e *env) int {
 		return runAgent(ctx, args[1:], e)
 	case "handoff":
 		return runHandoff(ctx, args[1:], e)
+	case "image":
+		return runImage(ctx, args[1:], e)
 	case "version", "--version", "-version":
 		fmt.Fprintf(e.stdout, "racklift %s\n", version)
 		return exitOK

@@ -53,55 +53,13 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 
 # --- the mirror: whatever this machine's apt uses ---------------------------
-# Reads deb822 *.sources and one-line sources.list entries; keeps the "deb"
-# entries of bookworm, bookworm-updates and bookworm-security. Nothing is
-# hard-coded: a machine behind a local mirror builds from that mirror.
-host_sources() {
-  local f
-  for f in /etc/apt/sources.list.d/*.sources; do
-    [ -f "$f" ] || continue
-    awk 'BEGIN { RS = ""; FS = "\n" }
-    {
-      types = uris = suites = comps = signed = ""; enabled = "yes"
-      for (i = 1; i <= NF; i++) {
-        line = $i
-        if (line ~ /^[ \t]*#/) continue
-        if (match(line, /^[A-Za-z0-9-]+:/)) {
-          key = tolower(substr(line, 1, RLENGTH - 1)); val = substr(line, RLENGTH + 1)
-          gsub(/^[ \t]+|[ \t]+$/, "", val)
-          if (key == "types") types = val
-          else if (key == "uris") uris = val
-          else if (key == "suites") suites = val
-          else if (key == "components") comps = val
-          else if (key == "signed-by") signed = val
-          else if (key == "enabled") enabled = tolower(val)
-        }
-      }
-      if (enabled == "no") next
-      isdeb = 0; n = split(types, T, /[ \t]+/)
-      for (j = 1; j <= n; j++) if (T[j] == "deb") isdeb = 1
-      if (!isdeb || uris == "" || suites == "") next
-      opt = (signed != "" && signed ~ /^\//) ? "[signed-by=" signed "] " : ""
-      nu = split(uris, U, /[ \t]+/); ns = split(suites, S, /[ \t]+/)
-      for (a = 1; a <= nu; a++) for (b = 1; b <= ns; b++) print "deb " opt U[a] " " S[b] " " comps
-    }' "$f"
-  done
-  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
-    [ -f "$f" ] || continue
-    sed -e 's/#.*//' "$f" | awk '$1 == "deb" { print }'
-  done
-}
-# suite_of LINE: the suite field of a one-line entry ("[...]" options skipped).
-pick_sources() {
-  host_sources | awk -v s="$suite" '{
-    i = 2
-    if ($2 ~ /^\[/) { while (i <= NF && $i !~ /\]$/) i++; i++ }
-    uri = $(i); su = $(i + 1)
-    if (su == s || su == s "-updates" || su == s "-security" || su == s "/updates") print
-  }' | awk '!seen[$0]++'
-}
-sources=$(pick_sources)
-printf '%s\n' "$sources" | awk -v s="$suite" '{ for (i = 1; i <= NF; i++) if ($i == s) f = 1 } END { exit !f }' ||
+# host_sources / pick_sources (hack/lib/apt-sources.sh) keep the "deb" entries
+# of bookworm, bookworm-updates and bookworm-security. Nothing is hard-coded:
+# a machine behind a local mirror builds from that mirror.
+# shellcheck source=SCRIPTDIR/../lib/apt-sources.sh
+. "$repo/hack/lib/apt-sources.sh"
+sources=$(pick_sources "$suite")
+printf '%s\n' "$sources" | has_suite "$suite" ||
   die "no '$suite' entry in this machine's apt sources (/etc/apt/sources.list.d/*.sources or /etc/apt/sources.list)"
 
 # --- reproducibility ----------------------------------------------------------

@@ -50,7 +50,8 @@
 //     with client arch 7 and fetches an EFI NBP (snponly.efi) by TFTP.
 //
 // A disk (DiskMB or DiskPath) is a raw virtio-blk device, /dev/vda in the
-// guest, after the NIC in the boot order. NoReboot (-no-reboot) ends QEMU
+// guest, after the NIC in the boot order (before it with BootDisk, to boot
+// an installed system or an OS image without a PXE attempt first). NoReboot (-no-reboot) ends QEMU
 // when the guest reboots. Kernel/Initrd/Append boot the payload directly.
 // Timeline gives every serial line with the time it appeared.
 //

@@ -106,6 +106,9 @@ type VMOptions struct {
 	// NICs are more NICs after the boot NIC, each on its own tap in br0,
 	// never in the boot order and without an option ROM.
 	NICs []NIC
+	// BootDisk boots the first disk before the NIC (an installed system
+	// or an OS image, without waiting for a PXE attempt to time out).
+	BootDisk bool
 	// NoReboot makes a guest reboot end QEMU (-no-reboot). Leave it false
 	// when a BMC simulator resets the VM through QMP.
 	NoReboot bool
@@ -258,6 +261,10 @@ func startVM(t testing.TB, ns *Netns, o VMOptions) (*VM, error) {
 	}
 	nic := ""
 	mtu := ""
+	nicBoot, diskBoot := ",bootindex=1", ",bootindex=2"
+	if o.BootDisk {
+		nicBoot, diskBoot = ",bootindex=2", ",bootindex=1"
+	}
 	if o.HostMTU > 0 {
 		if o.NIC != "virtio" {
 			return nil, fmt.Errorf("HostMTU needs NIC virtio, not %s", o.NIC)
@@ -269,7 +276,7 @@ func startVM(t testing.TB, ns *Netns, o VMOptions) (*VM, error) {
 		return nil, fmt.Errorf("UEFI needs NIC virtio (OVMF has no %s driver)", o.NIC)
 	case o.Firmware.IsUEFI():
 		// romfile= empty: no iPXE ROM, OVMF's own virtio-net driver and PXE client.
-		nic = "virtio-net-pci,netdev=n0,mac=" + o.MAC + mtu + ",romfile=,bootindex=1"
+		nic = "virtio-net-pci,netdev=n0,mac=" + o.MAC + mtu + ",romfile=" + nicBoot
 	case o.NIC == "virtio":
 		rom, err := findROM(VirtioROM, "pxe-virtio.rom")
 		if err != nil {
@@ -277,13 +284,13 @@ func startVM(t testing.TB, ns *Netns, o VMOptions) (*VM, error) {
 		}
 		// disable-legacy=on: Debian's pxe-virtio.rom carries PCI id 1af4:1041
 		// (modern virtio); SeaBIOS silently skips it on a transitional device.
-		nic = "virtio-net-pci,disable-legacy=on,netdev=n0,mac=" + o.MAC + mtu + ",romfile=" + rom + ",bootindex=1"
+		nic = "virtio-net-pci,disable-legacy=on,netdev=n0,mac=" + o.MAC + mtu + ",romfile=" + rom + nicBoot
 	case o.NIC == "e1000":
 		rom, err := findROM(E1000ROM, "pxe-e1000.rom")
 		if err != nil {
 			return nil, err
 		}
-		nic = "e1000,netdev=n0,mac=" + o.MAC + ",romfile=" + rom + ",bootindex=1"
+		nic = "e1000,netdev=n0,mac=" + o.MAC + ",romfile=" + rom + nicBoot
 	default:
 		return nil, fmt.Errorf("unknown NIC %q", o.NIC)
 	}
@@ -338,7 +345,7 @@ func startVM(t testing.TB, ns *Netns, o VMOptions) (*VM, error) {
 			serial = ",serial=" + o.DiskSerial
 		}
 		args = append(args, "-drive", "if=none,id=d0,format=raw,file="+disk,
-			"-device", "virtio-blk-pci,drive=d0"+serial+",bootindex=2")
+			"-device", "virtio-blk-pci,drive=d0"+serial+diskBoot)
 	}
 	for i, d := range o.Disks {
 		path := d.Path

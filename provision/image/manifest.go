@@ -44,8 +44,9 @@ type Manifest struct {
 	// GrowPartition is the number of the partition the agent extends to
 	// the end of the OS disk (the root file system; 0 = none).
 	GrowPartition int `json:"grow_partition"`
-	// BIOS is true when the image can boot on BIOS firmware (a boot loader
-	// in the MBR: a GPT BIOS boot partition or an MBR boot code).
+	// BIOS is true when the image can boot on BIOS firmware: its MBR holds
+	// boot code (on GPT disks GRUB's boot.img, whose core.img is in the
+	// BIOS boot partition; on MBR disks any boot loader's).
 	BIOS bool `json:"bios"`
 	// EFILoader is the path of the UEFI loader in the EFI system
 	// partition (e.g. \EFI\debian\shimx64.efi), empty when the image has
@@ -53,6 +54,9 @@ type Manifest struct {
 	EFILoader string `json:"efi_loader,omitempty"`
 	// EFIPartition is the number of the EFI system partition (0 = none).
 	EFIPartition int `json:"efi_partition,omitempty"`
+	// EFIFiles lists every *.efi file import found in \EFI\*\ of the EFI
+	// system partition, for people choosing or checking EFILoader.
+	EFIFiles []string `json:"efi_files,omitempty"`
 	// Source records what was imported.
 	Source Source `json:"source"`
 	// Imported is when `racklift image import` wrote the manifest.
