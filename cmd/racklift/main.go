@@ -88,17 +88,14 @@ Usage:
                  [--state-dir DIR] [--media NAME=PATH ...] [--admin-listen ADDR]
   racklift install [--all | --role ROLE | NODE...] [--parallel N] [--stagger D] [--watch]
   racklift reinstall NODE --yes
-  racklift status [--watch] [NODE...]
+  racklift status [--watch] [--json] [NODE...]
   racklift bmc status|inventory NODE...|--role R|--all --plan FILE [--secrets FILE]
   racklift bmc power on|off|soft|cycle|reset NODE...|--role R|--all --plan FILE [--yes]
   racklift bmc bootdev pxe|disk|bios|cdrom NODE... [--persistent] [--efi|--legacy]
   racklift bmc bios show|apply NODE... [--dry-run]
       (every bmc command: --plan --secrets --parallel N --stagger D --timeout D --json)
-<<<<<<< HEAD
   racklift handoff --plan FILE -o DIR [--state-dir DIR] [--allow-unverified]
-=======
   racklift image import NAME FILE | list | show NAME [--json] | rm NAME  [--state-dir DIR]
->>>>>>> feature/image
   racklift demo
   racklift version
 
