@@ -32,6 +32,10 @@ type Host struct {
 	// Installed is true once the node is installed: it must boot from its
 	// disk, so it gets no boot file (and no proxy offer at all).
 	Installed bool
+	// SecureBoot is true for a node whose firmware enforces Secure Boot:
+	// iPXE is unsigned and would be refused, so x86-64 UEFI gets the signed
+	// chain (shim, then Debian's signed GRUB) instead.
+	SecureBoot bool
 }
 
 // Hosts looks up plan hosts by MAC. HostByMAC is called once per request,
@@ -75,6 +79,7 @@ func (m Mode) String() string {
 const (
 	DefaultBIOSFile      = "undionly.kpxe"
 	DefaultEFIx64File    = "snponly.efi"
+	DefaultShimFile      = "shimx64.efi"
 	DefaultLeaseTime     = time.Hour
 	DefaultIgnoreEvery   = 30 * time.Second
 	DefaultRecordTimeout = 2 * time.Second
@@ -106,6 +111,10 @@ type BootConfig struct {
 	// EFIarm64File is the iPXE binary for arm64 UEFI; empty means arm64
 	// clients get no boot file (ignored in proxy mode).
 	EFIarm64File string
+	// ShimFile is the signed first stage for Secure Boot nodes (x86-64
+	// UEFI), served by TFTP (and by HTTP at /sb/ for UEFI HTTP boot);
+	// default DefaultShimFile. Shim loads grubx64.efi from beside itself.
+	ShimFile string
 }
 
 // Pool is an optional range of addresses for machines not in the plan
@@ -150,6 +159,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Boot.EFIx64File == "" {
 		c.Boot.EFIx64File = DefaultEFIx64File
+	}
+	if c.Boot.ShimFile == "" {
+		c.Boot.ShimFile = DefaultShimFile
 	}
 	c.Boot.HTTPBase = strings.TrimRight(c.Boot.HTTPBase, "/")
 	if c.LeaseTime <= 0 {

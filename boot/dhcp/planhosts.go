@@ -28,7 +28,8 @@ func (h PlanHosts) HostByMAC(mac net.HardwareAddr) (Host, bool) {
 		return Host{}, false
 	}
 	nw := a.Network
-	host := Host{Node: n.Name, IP: net.IP(a.Addr.AsSlice()), Mask: nw.Mask(), Domain: h.Plan.Cluster.Domain, Hostname: n.Name, MTU: nw.MTU}
+	host := Host{Node: n.Name, IP: net.IP(a.Addr.AsSlice()), Mask: nw.Mask(), Domain: h.Plan.Cluster.Domain, Hostname: n.Name, MTU: nw.MTU,
+		SecureBoot: n.BIOS.SecureBoot}
 	if nw.Gateway.IsValid() && nw.DefaultRoute {
 		host.Gateway = net.IP(nw.Gateway.AsSlice())
 	}

@@ -108,12 +108,22 @@ type boot struct {
 // maxFileLen is the size of the BOOTP file field minus its NUL.
 const maxFileLen = 127
 
-// bootFor chooses the boot file for a netbooting client c with MAC mac.
-// It returns the reason when there is none. Order matters: the first case
-// that matches wins.
-func bootFor(c pxe.Client, mac net.HardwareAddr, b BootConfig) (boot, string) {
+// bootFor chooses the boot file for a netbooting client c with MAC mac
+// (secure: the node enforces Secure Boot). It returns the reason when there
+// is none. Order matters: the first case that matches wins.
+func bootFor(c pxe.Client, mac net.HardwareAddr, b BootConfig, secure bool) (boot, string) {
 	var bt boot
 	switch {
+	// A Secure Boot node never gets iPXE (unsigned: its firmware refuses
+	// it): x86-64 UEFI gets Debian's signed shim, which loads the signed
+	// GRUB from beside itself. Checked first: even a client that claims to
+	// be iPXE gets the chain its firmware can verify.
+	case secure && c.Firmware == pxe.EFIx64:
+		bt = boot{File: mac.String() + "/" + b.ShimFile, ClassID: pxe.ClassPXE, TFTP: true}
+	case secure && c.Firmware == pxe.EFIx64HTTP:
+		bt = boot{File: b.HTTPBase + "/sb/" + b.ShimFile, ClassID: pxe.ClassHTTP}
+	case secure && (c.Firmware == pxe.BIOS || c.IPXE):
+		return boot{}, "Secure Boot node asked as " + c.Firmware.String() + ": it gets only the signed UEFI chain"
 	// iPXE is already running (stock "iPXE" or our own user class): give it
 	// its script by HTTP. Checked first, or iPXE would be handed the iPXE
 	// binary again and chainload itself forever.
@@ -257,7 +267,7 @@ func pxeOnlyReply(req *dhcpv4.DHCPv4, c pxe.Client, host Host, known bool, b Boo
 	if err := c.Validate(); err != nil {
 		return nil, Decision{Action: Ignore, Node: host.Node, Reason: "invalid PXE client: " + err.Error()}
 	}
-	bt, why := bootFor(c, req.ClientHWAddr, b)
+	bt, why := bootFor(c, req.ClientHWAddr, b, host.SecureBoot)
 	if why != "" {
 		return nil, Decision{Action: Ignore, Node: host.Node, Reason: why}
 	}
@@ -374,7 +384,7 @@ func authReply(req *dhcpv4.DHCPv4, c pxe.Client, a assignment, cfg Config) (*dhc
 			dec.NoBoot = "invalid PXE client: " + err.Error()
 			break
 		}
-		bt, why := bootFor(c, req.ClientHWAddr, cfg.Boot)
+		bt, why := bootFor(c, req.ClientHWAddr, cfg.Boot, h.SecureBoot)
 		if why != "" {
 			dec.NoBoot = why
 			break

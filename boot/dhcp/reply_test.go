@@ -339,6 +339,7 @@ func TestBootForOrder(t *testing.T) {
 	mac := macPlan
 	tests := map[string]struct {
 		c        pxe.Client
+		secure   bool
 		wantFile string
 		wantWhy  string
 	}{
@@ -349,10 +350,15 @@ func TestBootForOrder(t *testing.T) {
 		"http x64":                {c: pxe.Client{Firmware: pxe.EFIx64HTTP}, wantFile: "http://10.254.0.1:8080/ipxe-bin/snponly.efi"},
 		"http arm64":              {c: pxe.Client{Firmware: pxe.EFIarm64HTTP}, wantFile: "http://10.254.0.1:8080/ipxe-bin/snp-arm64.efi"},
 		"unknown":                 {c: pxe.Client{Arch: iana.EFI_RISCV64}, wantWhy: "no boot file for arch 27 (unknown)"},
+		// Secure Boot nodes: the signed chain, never iPXE.
+		"secure efi x64":  {c: pxe.Client{Firmware: pxe.EFIx64}, secure: true, wantFile: "52:54:00:00:00:01/shimx64.efi"},
+		"secure http x64": {c: pxe.Client{Firmware: pxe.EFIx64HTTP}, secure: true, wantFile: "http://10.254.0.1:8080/sb/shimx64.efi"},
+		"secure but ipxe": {c: pxe.Client{IsPXE: true, IPXE: true, HasArch: true, Firmware: pxe.EFIx64}, secure: true, wantFile: "52:54:00:00:00:01/shimx64.efi"},
+		"secure but bios": {c: pxe.Client{Firmware: pxe.BIOS}, secure: true, wantWhy: "Secure Boot node asked as bios: it gets only the signed UEFI chain"},
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
-			bt, why := bootFor(tt.c, mac, b)
+			bt, why := bootFor(tt.c, mac, b, tt.secure)
 			if bt.File != tt.wantFile || why != tt.wantWhy {
 				t.Errorf("bootFor = %q, %q; want %q, %q", bt.File, why, tt.wantFile, tt.wantWhy)
 			}
@@ -360,7 +366,7 @@ func TestBootForOrder(t *testing.T) {
 	}
 	long := b
 	long.HTTPBase = "http://" + strings.Repeat("x", 120)
-	if _, why := bootFor(pxe.Client{IPXE: true}, mac, long); why == "" {
+	if _, why := bootFor(pxe.Client{IPXE: true}, mac, long, false); why == "" {
 		t.Error("overlong file accepted")
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/go-chi/chi/v5"
@@ -39,12 +40,13 @@ func callbackPhase(p string) (events.Phase, int, bool) {
 // callbackBody is what our own %pre/%post/curl callbacks send; Subiquity's
 // webhook reporter sends its own JSON (name, description, event_type, result).
 type callbackBody struct {
-	Percent     *int   `json:"percent"`
-	Detail      string `json:"detail"`
-	Name        string `json:"name"`
-	Description string `json:"description"`
-	EventType   string `json:"event_type"`
-	Result      string `json:"result"`
+	nodeapi.CallbackBody
+	// Facts, raw: kept as the node sent them (the store keeps JSON).
+	Facts       json.RawMessage `json:"facts"`
+	Name        string          `json:"name"`
+	Description string          `json:"description"`
+	EventType   string          `json:"event_type"`
+	Result      string          `json:"result"`
 }
 
 func (s *Server) phoneHome(w http.ResponseWriter, r *http.Request) {
@@ -88,7 +90,11 @@ func (s *Server) phoneHome(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var body callbackBody
-	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxCallbackBody))
+	limit := int64(maxCallbackBody)
+	if chi.URLParam(r, "phase") == nodeapi.PhaseReady {
+		limit = nodeapi.MaxFactsBody // it carries the node's facts
+	}
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
 		http.Error(w, "body too large", http.StatusRequestEntityTooLarge)
 		return
@@ -109,7 +115,27 @@ func (s *Server) phoneHome(w http.ResponseWriter, r *http.Request) {
 	if len(detail) > 500 {
 		detail = detail[:500]
 	}
-	ev := events.Event{Node: n.Name, MAC: mac, Source: events.SourceInstaller, Type: "install." + chi.URLParam(r, "phase"), Phase: phase, Percent: pct, Detail: detail, Attrs: map[string]string{"client": ip}}
+	attrs := map[string]string{"client": ip}
+	if body.Step != "" && len(body.Step) <= 32 {
+		attrs["step"] = body.Step
+	}
+	if body.Total > 0 {
+		attrs["bytes"], attrs["total"] = strconv.FormatInt(body.Bytes, 10), strconv.FormatInt(body.Total, 10)
+	}
+	if body.RateMBps > 0 {
+		attrs["rate_mbps"] = strconv.FormatFloat(body.RateMBps, 'f', 1, 64)
+	}
+	// A ready callback's facts are kept before the event that announces
+	// them is recorded, so whoever verifies the node on that event finds them.
+	if phase == events.PhaseReady && len(body.Facts) > 0 && string(body.Facts) != "null" && s.Facts != nil {
+		if err := s.Facts.SaveFacts(ctx, n.Name, body.Facts); err != nil {
+			s.Log.Error("save facts", "node", n.Name, "err", err)
+			http.Error(w, "facts not kept, retry", http.StatusServiceUnavailable)
+			return
+		}
+		attrs["facts"] = strconv.Itoa(len(body.Facts))
+	}
+	ev := events.Event{Node: n.Name, MAC: mac, Source: events.SourceInstaller, Type: "install." + chi.URLParam(r, "phase"), Phase: phase, Percent: pct, Detail: detail, Attrs: attrs}
 	if _, err := s.Rec.Record(ctx, ev); err != nil {
 		// Not durable: tell the installer to retry rather than lose the step.
 		s.Log.Error("record callback", "node", n.Name, "err", err)

@@ -65,7 +65,7 @@ func (s *Server) config(name string) http.HandlerFunc {
 
 func (s *Server) seed(w http.ResponseWriter, r *http.Request) {
 	switch f := chi.URLParam(r, "file"); f {
-	case nodeapi.FileUserData, nodeapi.FileMetaData, nodeapi.FileVendorData:
+	case nodeapi.FileUserData, nodeapi.FileMetaData, nodeapi.FileVendorData, nodeapi.FileNetworkConfig:
 		s.serveConfig(w, r, f)
 	default:
 		http.NotFound(w, r)
@@ -98,13 +98,19 @@ func (s *Server) serveConfig(w http.ResponseWriter, r *http.Request, name string
 	}
 	// Recorded (durably) before the lock is released and the file sent:
 	// the Policy's next decision for this node sees who got it.
-	if _, err := s.Rec.Record(ctx, events.Event{Node: n.Name, MAC: mac, Source: events.SourceHTTP, Type: "http.config", Phase: events.PhaseInstalling, Percent: 0,
-		Detail: "installer fetched " + name, Attrs: map[string]string{"client": ip, "file": name}}); err != nil {
+	ev := events.Event{Node: n.Name, MAC: mac, Source: events.SourceHTTP, Type: "http.config", Phase: events.PhaseInstalling, Percent: 0,
+		Detail: "installer fetched " + name, Attrs: map[string]string{"client": ip, "file": name}}
+	ctype := "text/plain; charset=utf-8"
+	if name == nodeapi.FileInstructions {
+		ev.Type, ev.Percent, ev.Detail = "http.instructions", 2, "deploy agent fetched its instructions"
+		ctype = "application/json"
+	}
+	if _, err := s.Rec.Record(ctx, ev); err != nil {
 		s.Log.Error("record config fetch", "node", n.Name, "err", err)
 		http.Error(w, "not recorded, retry", http.StatusServiceUnavailable)
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Content-Type", ctype)
 	_, _ = w.Write(b)
 }

@@ -1,7 +1,9 @@
-// Package httpboot serves what a network-booting machine fetches over HTTP:
-// its iPXE script, its install config (kickstart, cloud-init NoCloud seed),
-// the OS media, the iPXE binaries (for UEFI HTTP boot), and the progress
-// callbacks the installer posts back.
+// Package httpboot serves what a network-booting machine fetches over HTTP
+// (the routes of provision/nodeapi): its iPXE script or, on the Secure Boot
+// chain, its GRUB config; its install config (kickstart, cloud-init NoCloud
+// seed) or the deploy agent's instructions; the OS media, imported images
+// and the agent; the iPXE binaries (for UEFI HTTP boot); and the progress
+// callbacks the installer, the agent and the first boot post back.
 //
 // It reports what it sees as events and asks a Policy whether a node should
 // install or boot from disk; it never decides that itself.
@@ -17,12 +19,14 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 
 	"github.com/go-chi/chi/v5"
 
 	"github.com/racklift/racklift/provision/events"
+	"github.com/racklift/racklift/provision/image"
 	"github.com/racklift/racklift/provision/nodeapi"
 	"github.com/racklift/racklift/provision/plan"
 )
@@ -56,6 +60,37 @@ type Renderer interface {
 	// BootFiles names the media and the paths in it that mean "the kernel
 	// is being loaded" (the profile's kernel and initrd).
 	BootFiles(n *plan.Node) (media string, paths []string)
+	// LocalBootGRUB, HoldGRUB and UnknownMACGRUB are the GRUB versions
+	// of the three scripts above, for the Secure Boot chain.
+	LocalBootGRUB(n *plan.Node) []byte
+	HoldGRUB(n *plan.Node) []byte
+	UnknownMACGRUB(mac string) []byte
+	// GRUBBootstrap is the config the signed GRUB reads first; it loads
+	// each machine's own grub.cfg by its MAC.
+	GRUBBootstrap() ([]byte, error)
+	// FactsScript is the script a node runs at first boot to report its
+	// facts (the user-data checks its SHA-256).
+	FactsScript() []byte
+}
+
+// Agent is racklift's deploy agent and the Secure Boot chain's signed
+// loaders (provision/agent/bundle): an FS holding vmlinuz, initrd.img,
+// shimx64.efi and grubx64.efi.
+type Agent interface {
+	FS() fs.FS
+}
+
+// Images are the imported OS images (provision/image.Store).
+type Images interface {
+	// Manifest returns an image's manifest and its exact stored bytes.
+	Manifest(name string) (*image.Manifest, []byte, error)
+	// OpenBlob opens a blob by its SHA-256.
+	OpenBlob(sum string) (*os.File, error)
+}
+
+// Facts keeps what each node last reported about itself.
+type Facts interface {
+	SaveFacts(ctx context.Context, node string, facts []byte) error
 }
 
 // Tokens checks progress-callback tokens.
@@ -89,6 +124,13 @@ type Server struct {
 	MediaISO map[string]string
 	// IPXE holds the iPXE binaries served under /ipxe-bin/ for UEFI HTTP boot.
 	IPXE fs.FS
+	// Agent is the deploy agent and the Secure Boot loaders (nil: no image
+	// installs and no Secure Boot nodes).
+	Agent Agent
+	// Images serves the imported images (nil: none).
+	Images Images
+	// Facts keeps the facts a ready callback carries (nil: not kept).
+	Facts Facts
 	// Log receives operational messages; never secrets.
 	Log *slog.Logger
 	// Version is reported by /healthz.
@@ -126,6 +168,19 @@ func (s *Server) Handler() http.Handler {
 	r.Head(nodeapi.PathMedia+"*", s.media)
 	r.Get(nodeapi.PathIPXEBin, s.ipxeBin)
 	r.Head(nodeapi.PathIPXEBin, s.ipxeBin)
+	// The image deploy path and the Secure Boot chain (agent.go).
+	r.Get(nodeapi.PathGRUB, s.grubScript)
+	r.Get("/grub/grub.cfg", s.grubBootstrap)
+	r.Get(nodeapi.PathAgentKernel, s.agentFile)
+	r.Head(nodeapi.PathAgentKernel, s.agentFile)
+	r.Get(nodeapi.PathAgentInitrd, s.agentFile)
+	r.Head(nodeapi.PathAgentInitrd, s.agentFile)
+	r.Get("/sb/{file}", s.secureBootFile)
+	r.Get(nodeapi.PathAgentInstructions, s.config(nodeapi.FileInstructions))
+	r.Get(nodeapi.PathImageManifest, s.imageManifest)
+	r.Get(nodeapi.PathBlob, s.blob)
+	r.Head(nodeapi.PathBlob, s.blob)
+	r.Get(nodeapi.PathFactsScript, s.factsScript)
 	return r
 }
 

@@ -39,6 +39,11 @@ func (fakeRender) NodeFile(_ context.Context, n *plan.Node, name string) ([]byte
 func (fakeRender) LocalBootScript(n *plan.Node) []byte { return []byte("local " + n.Name) }
 func (fakeRender) HoldScript(n *plan.Node) []byte      { return []byte("hold " + n.Name) }
 func (fakeRender) UnknownScript(mac string) []byte     { return []byte("unknown " + mac) }
+func (fakeRender) LocalBootGRUB(n *plan.Node) []byte   { return []byte("grub local " + n.Name) }
+func (fakeRender) HoldGRUB(n *plan.Node) []byte        { return []byte("grub hold " + n.Name) }
+func (fakeRender) UnknownMACGRUB(mac string) []byte    { return []byte("grub unknown " + mac) }
+func (fakeRender) GRUBBootstrap() ([]byte, error)      { return []byte("grub bootstrap"), nil }
+func (fakeRender) FactsScript() []byte                 { return []byte("#!/usr/bin/python3\n") }
 func (fakeRender) BootFiles(*plan.Node) (string, []string) {
 	return "os", []string{"images/vmlinuz", "images/initrd.img"}
 }

@@ -12,6 +12,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/racklift/racklift/profiles"
+	"github.com/racklift/racklift/provision/image"
 	"github.com/racklift/racklift/provision/plan"
 )
 
@@ -66,6 +67,9 @@ func runPlan(ctx context.Context, args []string, e *env) int {
 type planFlags struct {
 	secrets     string
 	profilesDir string
+	// images, when set, lets the loader check that every image node's
+	// image is imported and fits its OS disk.
+	images *image.Store
 }
 
 func (pf *planFlags) register(fs interface {
@@ -98,7 +102,11 @@ func (pf *planFlags) load(path string, e *env) (*plan.Plan, plan.Diagnostics, *p
 	} else {
 		secrets, _ = plan.LoadSecrets("", e.lookupEnv)
 	}
-	p, ds, err := loadPlanPath(path, plan.Options{Profiles: profs, Secrets: secrets})
+	opts := plan.Options{Profiles: profs, Secrets: secrets}
+	if pf.images != nil {
+		opts.Images = imageSet{profs: profs, store: pf.images}
+	}
+	p, ds, err := loadPlanPath(path, opts)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "racklift: %v\n", err)
 		return nil, nil, nil, nil, exitRuntime, false
@@ -126,6 +134,7 @@ func planValidate(_ context.Context, args []string, e *env) int {
 	pf.register(fs)
 	asJSON := fs.Bool("json", false, "print diagnostics as JSON")
 	strict := fs.Bool("strict", false, "fail on warnings too")
+	stateDir := fs.String("state-dir", "", "also check that every image node's image is imported in this state dir and fits its OS disk")
 	pos, code, ok := parseFlags(fs, args, e)
 	if !ok {
 		return code
@@ -133,6 +142,14 @@ func planValidate(_ context.Context, args []string, e *env) int {
 	if len(pos) != 1 {
 		fmt.Fprint(e.stderr, "racklift plan validate: want exactly one plan FILE\n\n"+planUsage)
 		return exitUsage
+	}
+	if *stateDir != "" {
+		st, err := image.Open(*stateDir)
+		if err != nil {
+			fmt.Fprintf(e.stderr, "racklift plan validate: images in %s: %v\n", *stateDir, err)
+			return exitRuntime
+		}
+		pf.images = st
 	}
 	p, ds, _, _, code, ok := pf.load(pos[0], e)
 	if !ok {

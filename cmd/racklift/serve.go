@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/netip"
 	"os"
@@ -21,9 +22,11 @@ import (
 	"github.com/racklift/racklift/boot/ipxe"
 	"github.com/racklift/racklift/boot/media"
 	boottftp "github.com/racklift/racklift/boot/tftp"
+	"github.com/racklift/racklift/provision/agent/bundle"
 	"github.com/racklift/racklift/provision/bmc"
 	"github.com/racklift/racklift/provision/events"
 	"github.com/racklift/racklift/provision/handoff"
+	"github.com/racklift/racklift/provision/image"
 	"github.com/racklift/racklift/provision/orchestrate"
 	"github.com/racklift/racklift/provision/plan"
 	"github.com/racklift/racklift/provision/render"
@@ -53,6 +56,7 @@ type serveConfig struct {
 	serverURL   string
 	media       multiFlag
 	adminHosts  multiFlag
+	agentDir    string
 	force       bool
 	noRA        bool
 	noTFTP      bool
@@ -86,6 +90,7 @@ func parseServe(args []string, e *env) (*serveConfig, int, bool) {
 	fs.StringVar(&c.adminListen, "admin-listen", "127.0.0.1:8081", "dashboard and admin API address; a token is required when it is not loopback")
 	fs.StringVar(&c.serverURL, "server-url", "", "URL nodes use to reach racklift (default http://INTERFACE-IP:PORT)")
 	fs.Var(&c.media, "media", "OS media NAME=PATH (an ISO file or a directory); repeatable")
+	fs.StringVar(&c.agentDir, "agent-dir", "", "racklift's deploy agent and the Secure Boot loaders (make agent); default /usr/lib/racklift/agent or STATE/agent")
 	fs.Var(&c.adminHosts, "admin-host", "a DNS name the dashboard is opened by, besides its address (NAME:PORT); repeatable")
 	fs.BoolVar(&c.force, "force", false, "serve authoritative DHCP even though another DHCP server answers (dangerous)")
 	fs.BoolVar(&c.noRA, "no-ra", false, "do not send IPv6 router advertisements (iPXE then waits ~13 s for them)")
@@ -162,6 +167,11 @@ func serve(ctx context.Context, c *serveConfig, e *env) error {
 	if c.safeMode {
 		return serveSafe(ctx, c, e)
 	}
+	images, err := image.Open(c.stateDir)
+	if err != nil {
+		return fmt.Errorf("state dir %s: %w", c.stateDir, err)
+	}
+	c.images = images // the plan's image nodes must have their images
 	p, ds, profs, secrets, _, ok := c.load(c.plan, e)
 	if !ok {
 		return usageError{errors.New("cannot load the plan's inputs")}
@@ -169,6 +179,13 @@ func serve(ctx context.Context, c *serveConfig, e *env) error {
 	if p == nil {
 		_ = ds.WriteText(e.stderr)
 		return usageError{errors.New("the plan has errors; fix them first (racklift plan validate)")}
+	}
+	var agent *bundle.Bundle
+	if imageNodes, sbNodes := needsAgent(p, profs); imageNodes || sbNodes {
+		if agent, err = loadAgent(c.agentDir, c.stateDir); err != nil {
+			return err
+		}
+		log.Info("deploy agent loaded", "dir", agent.Dir(), "kernel", agent.Info().KernelRelease, "image_nodes", imageNodes, "secure_boot_nodes", sbNodes)
 	}
 	ifi, ipn, err := interfaceIPv4(c.iface)
 	if err != nil {
@@ -284,10 +301,26 @@ func serve(ctx context.Context, c *serveConfig, e *env) error {
 		return err
 	}
 
-	boot := &render.Service{Plan: p, Renderer: rnd, Tokens: store, ServerURL: serverURL, Secrets: secrets, SSHKeys: []string{deployKey.Public}}
+	boot := &render.Service{Plan: p, Renderer: rnd, Tokens: store, ServerURL: serverURL, Secrets: secrets, SSHKeys: []string{deployKey.Public},
+		Images: imageEnv(images, serverURL)}
+	// Secure Boot nodes get Debian's signed shim and GRUB by TFTP, and the
+	// GRUB bootstrap config where that GRUB reads it.
+	var tftpExtra fs.FS
+	if agent != nil {
+		bootstrap, err := boot.GRUBBootstrap()
+		if err != nil {
+			return fmt.Errorf("GRUB bootstrap config: %w", err)
+		}
+		if tftpExtra, err = agent.SecureBootFS(bootstrap); err != nil {
+			return err
+		}
+	}
 	orch := orchestrate.New(p, store, bmc.BMCLibFactory(bmc.Options{Log: log.With("svc", "bmc")}), secrets, orchestrate.Config{}, log.With("svc", "orch"))
 	hb := &httpboot.Server{Plan: p, Render: boot, Policy: orch, Tokens: store, Rec: store, Media: mediaFS, MediaISO: mediaISO,
-		IPXE: ipxe.FS(), Log: log.With("svc", "http"), Version: version}
+		IPXE: ipxe.FS(), Images: images, Facts: store, Log: log.With("svc", "http"), Version: version}
+	if agent != nil {
+		hb.Agent = agent
+	}
 	api := &webui.API{Plan: p, Diags: ds, Store: store, Control: orch, Files: boot, Log: log.With("svc", "admin"),
 		Version: version, Token: adminToken, TokenRequired: tokenRequired, Hosts: c.adminHosts,
 		Static: webuiStatic(), Started: time.Now().UTC(),
@@ -319,7 +352,7 @@ func serve(ctx context.Context, c *serveConfig, e *env) error {
 	}
 	if tftpConn != nil {
 		g.Go(func() error {
-			return (&boottftp.Server{Files: ipxe.FS(), Rec: store, NodeOf: nodeOf(p), Log: log.With("svc", "tftp")}).Serve(gctx, tftpConn)
+			return (&boottftp.Server{Files: ipxe.FS(), Extra: tftpExtra, Rec: store, NodeOf: nodeOf(p), Log: log.With("svc", "tftp")}).Serve(gctx, tftpConn)
 		})
 	}
 	if !c.noRA {

@@ -43,6 +43,11 @@ func Open(stateDir string) (*Store, error) {
 	if stateDir == "" {
 		return nil, errors.New("image store: no state directory")
 	}
+	// The state directory holds tokens and keys too: private, as
+	// provision/events makes it.
+	if err := os.MkdirAll(stateDir, 0o700); err != nil {
+		return nil, fmt.Errorf("image store: %w", err)
+	}
 	s := &Store{dir: filepath.Join(stateDir, "images")}
 	for _, d := range []string{s.dir, s.blobDir(), s.tmpDir()} {
 		if err := os.MkdirAll(d, 0o755); err != nil {

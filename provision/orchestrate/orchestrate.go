@@ -34,10 +34,11 @@ type RunStore interface {
 // Store is what the orchestrator needs of the event store: the boot
 // policy's reads, every node's state for the stall checks, runs, the
 // record of its decisions, a new token per attempt, and the live events it
-// reacts to.
+// reacts to, and the facts it verifies ready nodes with.
 type Store interface {
 	NodeReader
 	RunStore
+	FactsReader
 	events.Recorder
 	Nodes(ctx context.Context) ([]events.NodeState, error)
 	RotateToken(ctx context.Context, node string) (string, error)

@@ -2,6 +2,7 @@ package orchestrate
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,6 +16,7 @@ import (
 	"github.com/racklift/racklift/provision/events"
 	"github.com/racklift/racklift/provision/nodeapi"
 	"github.com/racklift/racklift/provision/plan"
+	"github.com/racklift/racklift/provision/verify/verifytest"
 )
 
 const testPlan = `cluster: {name: t, profile: p, ssh_keys: ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAITestKeyTestKeyTestKeyTestKey0 t"], ha: false}
@@ -182,6 +184,23 @@ func (h *harness) waitPhase(t *testing.T, node string, want events.Phase) events
 	return st
 }
 
+// saveFacts stores the facts of node as planned, changed by change.
+func (h *harness) saveFacts(t *testing.T, node string, change func(*nodeapi.Facts)) {
+	t.Helper()
+	n, _ := h.p.NodeByName(node)
+	f := verifytest.FactsFor(h.p, n)
+	if change != nil {
+		change(f)
+	}
+	b, err := json.Marshal(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.store.SaveFacts(context.Background(), node, b); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func (h *harness) record(t *testing.T, node string, ph events.Phase) {
 	t.Helper()
 	if _, err := h.store.Record(context.Background(), events.Event{Node: node, Source: events.SourceInstaller, Type: "install.test", Phase: ph, Percent: -1}); err != nil {
@@ -334,8 +353,14 @@ func TestReadyRotatesTokenAndEndsRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.waitPhase(t, "n-03", events.PhasePoweringOn)
-	for _, ph := range []events.Phase{events.PhaseDHCP, events.PhaseInstalling, events.PhaseInstalled, events.PhaseFirstBoot, events.PhaseReady} {
+	for _, ph := range []events.Phase{events.PhaseDHCP, events.PhaseInstalling, events.PhaseInstalled, events.PhaseFirstBoot} {
 		h.record(t, "n-03", ph)
+	}
+	// It reports itself exactly as planned, then ready: it is verified.
+	h.saveFacts(t, "n-03", nil)
+	h.record(t, "n-03", events.PhaseReady)
+	if st := h.waitPhase(t, "n-03", events.PhaseVerified); !strings.Contains(st.LastEvent.Detail, "matches the plan") {
+		t.Errorf("verified with %q", st.LastEvent.Detail)
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) {
@@ -415,9 +440,41 @@ func TestRunLeavesBootingNodesAlone(t *testing.T) {
 	if got := h.bmcs.callsOf("n-03"); got != "" {
 		t.Fatalf("n-03 was powered after it was ready: %s", got)
 	}
-	if st := h.waitPhase(t, "n-03", events.PhaseReady); st.Phase != events.PhaseReady {
-		t.Fatal(st.Phase)
+	// Ready without facts: it cannot be verified (and was not moved back).
+	if st := h.waitPhase(t, "n-03", events.PhaseMismatch); !strings.Contains(st.FailedReason, "no facts") {
+		t.Fatal(st.Phase, st.FailedReason)
 	}
+}
+
+// TestVerifyMismatchNamesEachDifference: a ready node whose real state
+// differs from its plan ends mismatch, one reason per difference, and the
+// run that waited for it ends (failed, not succeeded).
+func TestVerifyMismatchNamesEachDifference(t *testing.T) {
+	h := newHarness(t, Config{Tick: 20 * time.Millisecond})
+	ctx := context.Background()
+	if _, err := h.o.StartRun(ctx, plan.Selection{Nodes: []string{"n-04"}}, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	h.waitPhase(t, "n-04", events.PhasePoweringOn)
+	h.saveFacts(t, "n-04", func(f *nodeapi.Facts) {
+		f.Hostname = "localhost"
+		f.Interfaces[0].MTU = 1400
+	})
+	h.record(t, "n-04", events.PhaseReady)
+	st := h.waitPhase(t, "n-04", events.PhaseMismatch)
+	for _, want := range []string{"hostname localhost, plan n-04", "MTU 1400, plan 1500"} {
+		if !strings.Contains(st.FailedReason, want) {
+			t.Errorf("mismatch reason %q lacks %q", st.FailedReason, want)
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		if runs, _ := h.store.Runs(ctx, 1); len(runs) == 1 && runs[0].State == events.RunFailed {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatal("run did not end failed")
 }
 
 // TestRestartRotatesReadyTokens: if racklift died between storing a node's

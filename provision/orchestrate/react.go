@@ -28,6 +28,8 @@ func (o *Orchestrator) Run(ctx context.Context) error {
 				if _, err := o.store.RotateToken(ctx, st.Name); err != nil {
 					o.log.Error("rotate token", "node", st.Name, "err", err)
 				}
+				// Ready but not verified: the process died in between.
+				o.verify(ctx, st.Name)
 			}
 			o.redoBootFromDisk(ctx, st)
 		}
@@ -88,6 +90,8 @@ func (o *Orchestrator) onEvent(ctx context.Context, ev events.Event) {
 		if _, err := o.store.RotateToken(ctx, ev.Node); err != nil {
 			o.log.Error("rotate token", "node", ev.Node, "err", err)
 		}
+		// Installed is not done: compare what the node reported with its plan.
+		o.verify(ctx, ev.Node)
 	}
 }
 
@@ -95,9 +99,7 @@ func (o *Orchestrator) onEvent(ctx context.Context, ev events.Event) {
 // phase whose latest install was not followed by a successful
 // "bmc.bootdev-disk" (crash, or a BMC that failed then).
 func (o *Orchestrator) redoBootFromDisk(ctx context.Context, st events.NodeState) {
-	switch st.Phase {
-	case events.PhaseInstalled, events.PhaseRebooting, events.PhaseFirstBoot, events.PhaseReady:
-	default:
+	if !st.Phase.Installed() {
 		return
 	}
 	n, ok := o.plan.NodeByName(st.Name)

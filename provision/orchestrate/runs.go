@@ -161,7 +161,8 @@ func phaseAfterPowerOn(p events.Phase) bool {
 }
 
 // checkRun finds stalled nodes of the active run, retries or fails them, and
-// ends the run when every node is ready or failed.
+// ends the run when every node is verified, different from the plan, or
+// failed (succeeded only when every node is verified).
 func (o *Orchestrator) checkRun(ctx context.Context) {
 	o.mu.Lock()
 	r := o.run
@@ -182,10 +183,10 @@ func (o *Orchestrator) checkRun(ctx context.Context) {
 	for _, name := range r.nodes {
 		st := byName[name]
 		switch st.Phase {
-		case events.PhaseReady:
+		case events.PhaseVerified:
 			finished++
 			continue
-		case events.PhaseFailed:
+		case events.PhaseFailed, events.PhaseMismatch:
 			finished++
 			failed++
 			continue

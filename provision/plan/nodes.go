@@ -49,6 +49,7 @@ func (rs *resolver) nodes() {
 		rs.nodeDisks(nc)
 		rs.nodeSoftware(nc)
 		rs.nodeBIOS(nc)
+		rs.nodeImage(nc)
 		n := nc.node
 		if n.Name != "" && rs.p.byName[n.Name] == nil {
 			rs.p.byName[n.Name] = n
@@ -689,6 +690,30 @@ func (rs *resolver) checkSoftware(path string, pkgs, args []string, sysctl map[s
 }
 
 // nodeBIOS merges the BIOS baseline: defaults, then the role, then the node.
+// nodeImage checks, when the loader knows the imported images, that a node
+// of an image profile has its image and that the image fits its OS disk.
+func (rs *resolver) nodeImage(nc *nodeCtx) {
+	n := nc.node
+	if rs.opts.Images == nil || n.Profile == "" {
+		return
+	}
+	img := rs.opts.Images.ProfileImage(n.Profile)
+	if img == "" {
+		return
+	}
+	size, ok := rs.opts.Images.ImageSize(img)
+	switch {
+	case !ok:
+		rs.r.errorf("image", nc.path, fmt.Sprintf("import it once: racklift image import %s FILE (with the same --state-dir)", img),
+			"node %q: profile %s deploys the image %q, which is not imported", n.Name, n.Profile, img)
+	case n.OSDisk.SizeBytes > 0:
+		if _, hi := n.OSDisk.SizeRange(); size > hi {
+			rs.r.errorf("image", nc.path, "give the node a larger OS disk, or build a smaller image",
+				"node %q: image %q needs %d bytes, more than its OS disk (%s, %d bytes)", n.Name, img, size, n.OSDisk, n.OSDisk.SizeBytes)
+		}
+	}
+}
+
 func (rs *resolver) nodeBIOS(nc *nodeCtx) {
 	out := BIOS{BootMode: "uefi", Attributes: map[string]string{}}
 	// Where boot_mode and secure_boot were last set (the most specific

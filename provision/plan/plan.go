@@ -346,6 +346,21 @@ func (p *Plan) ProvisioningNetwork() *Network {
 	return nil
 }
 
+// NodeDNS returns the resolvers node n uses: those of its default-route
+// network, else the cluster's.
+func (p *Plan) NodeDNS(n *Node) []netip.Addr {
+	var dns []netip.Addr
+	for _, a := range n.Addresses {
+		if a.Network.DefaultRoute {
+			dns = a.Network.DNS
+		}
+	}
+	if len(dns) == 0 {
+		dns = p.Cluster.DNS
+	}
+	return dns
+}
+
 // NodesWith returns the nodes that have the role, in plan order.
 func (p *Plan) NodesWith(r Role) []*Node {
 	var out []*Node
@@ -365,10 +380,23 @@ type ProfileSet interface {
 	Names() []string
 }
 
+// ImageSet is what the plan needs to know about imported OS images: which
+// image an image profile deploys, and each imported image's size.
+type ImageSet interface {
+	// ProfileImage names the image of an image profile ("" for the others).
+	ProfileImage(profile string) string
+	// ImageSize is an imported image's size in bytes; ok is false when it
+	// is not imported.
+	ImageSize(image string) (size int64, ok bool)
+}
+
 // Options tune loading.
 type Options struct {
 	// Profiles, if set, is used to check profile references.
 	Profiles ProfileSet
+	// Images, if set, is used to check that every node of an image profile
+	// has its image imported and that it fits its OS disk.
+	Images ImageSet
 	// Secrets, if set, is used to check that every referenced secret exists.
 	// Missing secrets are errors when Secrets is set and warnings otherwise.
 	Secrets *Secrets

@@ -94,3 +94,15 @@ func (s *Service) UnknownScript(mac string) []byte     { return s.Renderer.Unkno
 func (s *Service) BootFiles(n *plan.Node) (string, []string) {
 	return s.Renderer.BootFiles(n)
 }
+
+// LocalBootGRUB, HoldGRUB and UnknownMACGRUB are the GRUB scripts of the
+// Secure Boot chain.
+func (s *Service) LocalBootGRUB(n *plan.Node) []byte { return s.Renderer.LocalBootGRUB(n) }
+func (s *Service) HoldGRUB(n *plan.Node) []byte      { return s.Renderer.HoldGRUB(n) }
+func (s *Service) UnknownMACGRUB(mac string) []byte  { return s.Renderer.UnknownMACGRUB(mac) }
+
+// GRUBBootstrap is the config the signed GRUB reads first, for this server.
+func (s *Service) GRUBBootstrap() ([]byte, error) { return s.Renderer.GRUBBootstrap(s.ServerURL) }
+
+// FactsScript is the first boot's facts script.
+func (s *Service) FactsScript() []byte { return s.Renderer.FactsScript() }

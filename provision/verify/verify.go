@@ -422,18 +422,9 @@ func (c *comparer) route() {
 	c.bad(CheckRoute, "default", "default route %s, plan via %s on %s", strings.Join(others, " and "), gw, a.Device)
 }
 
-// planDNS returns the resolvers the renderer configures: those of the
-// default-route network, else the cluster's.
+// planDNS returns the resolvers the renderer configures.
 func (c *comparer) planDNS() []string {
-	var dns []netip.Addr
-	for _, a := range c.n.Addresses {
-		if a.Network.DefaultRoute {
-			dns = a.Network.DNS
-		}
-	}
-	if len(dns) == 0 {
-		dns = c.p.Cluster.DNS
-	}
+	dns := c.p.NodeDNS(c.n)
 	out := make([]string, 0, len(dns))
 	for _, d := range dns {
 		out = append(out, d.String())

@@ -42,6 +42,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
@@ -252,6 +253,28 @@ func (b *Bundle) Size(name string) int64 { return int64(len(b.files[name])) }
 // FileGRUB) as an fs.FS whose files are io.ReadSeekers, for
 // http.ServeContent and TFTP (tsize from Stat).
 func (b *Bundle) FS() fs.FS { return memFS{files: b.files, modTime: b.modTime} }
+
+// SecureBootFS is what a boot server serves (by TFTP, by HTTP) for the
+// Secure Boot chain: the signed shim and GRUB, and bootstrap, the config
+// that GRUB reads first, at each of the paths it looks for it
+// (GRUBConfigPaths of its built-in prefix).
+func (b *Bundle) SecureBootFS(bootstrap []byte) (fs.FS, error) {
+	files := map[string][]byte{}
+	for _, name := range []string{FileShim, FileGRUB} {
+		data, ok := b.files[name]
+		if !ok {
+			return nil, fmt.Errorf("agent directory %s: no %s", b.dir, name)
+		}
+		files[name] = data
+	}
+	if b.info.GRUBPrefix == "" {
+		return nil, fmt.Errorf("agent directory %s: the signed GRUB's prefix is not known (rebuild it with make agent)", b.dir)
+	}
+	for _, p := range GRUBConfigPaths(b.info.GRUBPrefix) {
+		files[strings.TrimLeft(p, "/")] = bootstrap
+	}
+	return memFS{files: files, modTime: b.modTime}, nil
+}
 
 type memFS struct {
 	files   map[string][]byte
