@@ -83,7 +83,7 @@ Usage:
   racklift plan validate FILE [--secrets FILE] [--json] [--strict]
   racklift plan show FILE [--secrets FILE]
   racklift plan schema
-  racklift plan example [lab|hyperconverged|large-site]
+  racklift plan example [lab|image-lab|hyperconverged|large-site]
   racklift serve --plan FILE --interface IFACE [--dhcp-mode proxy|authoritative|off]
                  [--state-dir DIR] [--media NAME=PATH ...] [--admin-listen ADDR]
   racklift install [--all | --role ROLE | NODE...] [--parallel N] [--stagger D] [--watch]

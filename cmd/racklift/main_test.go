@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/racklift/racklift/provision/plan"
 )
 
 // runCmd runs racklift in-process with its own environment.
@@ -149,5 +152,24 @@ func TestPlanSchemaAndExample(t *testing.T) {
 	}
 	if code, out, _ := runCmd(t, nil, "version"); code != 0 || !strings.HasPrefix(out, "racklift ") {
 		t.Fatal(out)
+	}
+}
+
+// TestUsageNamesEveryExample: an example plan added to provision/plan is
+// named by both usage texts, so the field engineer finds it.
+func TestUsageNamesEveryExample(t *testing.T) {
+	names, err := fs.Glob(plan.Examples(), "*.yaml")
+	if err != nil || len(names) == 0 {
+		t.Fatalf("examples: %v %v", names, err)
+	}
+	for _, n := range names {
+		n = strings.TrimSuffix(n, ".yaml")
+		if !strings.Contains(usage, "|"+n+"|") && !strings.Contains(usage, "["+n+"|") && !strings.Contains(usage, "|"+n+"]") {
+			t.Errorf("racklift usage does not name example %q", n)
+		}
+		if !strings.Contains(planUsage, " "+n+",") && !strings.Contains(planUsage, "("+n+",") && !strings.Contains(planUsage, " "+n+")") {
+			t.Errorf("plan usage does not name example %q", n)
+		}
+		examplePlan(t, n)
 	}
 }

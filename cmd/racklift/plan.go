@@ -24,12 +24,14 @@ const planUsage = `Usage:
       Print a summary: networks and VLANs, VIPs, nodes by role, HA checks.
   racklift plan render FILE -o DIR --server-url URL [--secrets FILE] [--profiles-dir DIR]
       Write every node's install files (DIR/<node>/boot.ipxe, ks.cfg or
-      user-data/meta-data/vendor-data) and DIR/index.txt for review. URL is
+      user-data/meta-data/vendor-data; image nodes: instructions and
+      network-config; Secure Boot nodes: grub.cfg) and DIR/index.txt for review. URL is
       racklift's address on the provisioning network, e.g. http://10.99.0.1:8080.
   racklift plan schema
       Print the JSON Schema of the plan format (for editor completion).
   racklift plan example [NAME]
-      Print an example plan (lab, hyperconverged, large-site) to start from.
+      Print an example plan (lab, image-lab, hyperconverged, large-site) to start
+      from: image-lab deploys the Debian 12 image with bonds, a VLAN and OSDs.
 `
 
 func runPlan(ctx context.Context, args []string, e *env) int {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -197,6 +198,12 @@ Per node (DIR/<node>/):
                boot is its autoinstall.user-data)          served at `+nodeapi.PathSeed+`user-data
   meta-data    NoCloud meta-data (instance-id, hostname)    served at `+nodeapi.PathSeed+`meta-data
   vendor-data  NoCloud vendor-data (autoinstall only)       served at `+nodeapi.PathSeed+`vendor-data
+  grub.cfg     Secure Boot nodes: the signed GRUB's config (shim, GRUB, the
+               agent; no iPXE)                               served at `+nodeapi.PathGRUB+`
+  instructions image nodes: what the deploy agent does (image, OS disk,
+               OSDs to keep or wipe, the seed it writes)     served at `+nodeapi.PathAgentInstructions+`
+  network-config image nodes: NoCloud network-config v2 (bonds, VLANs,
+               MTU, routes), written into the seed by the agent
 Progress: POST `+nodeapi.PathPhoneHome+` with header `+nodeapi.TokenHeader+`
 (Subiquity's webhook reporter: ?`+nodeapi.TokenQuery+`=...).
 
@@ -204,7 +211,11 @@ Progress: POST `+nodeapi.PathPhoneHome+` with header `+nodeapi.TokenHeader+`
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "NODE\tPXE MAC\tPXE ADDRESS\tPROFILE\tINSTALLER\tFILES\tBOOT SCRIPT URL")
 	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.node, r.mac, r.addr, r.profile, r.installer, strings.Join(r.files, " "), nodeapi.IPXEURL(server, r.mac))
+		url := nodeapi.IPXEURL(server, r.mac)
+		if slices.Contains(r.files, "grub.cfg") { // Secure Boot: shim and GRUB, never iPXE
+			url = nodeapi.GRUBURL(server, r.mac)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.node, r.mac, r.addr, r.profile, r.installer, strings.Join(r.files, " "), url)
 	}
 	_ = tw.Flush()
 }

@@ -412,7 +412,7 @@ func (a *agent) writeImage(ctx context.Context, in *nodeapi.Instructions, m *ima
 	if a.cfg.Cmdline.Verify {
 		verified = fmt.Sprintf("read back in %.1fs", res.VerifyElapsed.Seconds())
 	}
-	a.say("image written bytes=%d zeroed=%d seconds=%.1f rate=%.1fMB/s %s sha256=%s", res.Written, res.Zeroed, res.Elapsed.Seconds(), res.RateMBps(), strings.ReplaceAll(verified, " ", "-"), res.SHA256)
+	a.say("image written bytes=%d zeroed=%d seconds=%.1f rate=%.1fMB/s %s", res.Written, res.Zeroed, res.Elapsed.Seconds(), res.RateMBps(), strings.ReplaceAll(verified, " ", "-"))
 
 	a.progress(StepGrow, 89, "moving the backup GPT to the end of the disk")
 	g, err := GrowTable(dev, size, m.GrowPartition)
