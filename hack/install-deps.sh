@@ -12,6 +12,7 @@ pkgs=(
   cloud-init python3-jsonschema    # config validators
   xorriso                          # builds test ISO images (media reader)
   chromium                         # headless browser for dashboard tests
+  mmdebstrap qemu-utils dosfstools mtools e2fsprogs gdisk fdisk  # OS images (make image-debian12, qcow2 tests)
 )
 
 missing=()

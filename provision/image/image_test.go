@@ -188,7 +188,7 @@ func TestImportFormatsRoundTrip(t *testing.T) {
 
 // xz is slow to write in Go: its round trip uses a lighter image.
 func TestImportXZ(t *testing.T) {
-	raw := makeTestImage(t, testImageOpts{light: true, debianESP: true, size: 12 << 20})
+	raw := makeTestImage(t, testImageOpts{light: true, debianESP: true, size: 6 << 20})
 	data := xzc(t, raw)
 	s := newStore(t)
 	m, err := s.Import(context.Background(), "xz", writeTemp(t, "disk.raw.xz", data), nil)
@@ -284,7 +284,7 @@ func corrupt(b []byte, f func([]byte)) []byte {
 }
 
 func TestImportRefuses(t *testing.T) {
-	raw := makeTestImage(t, testImageOpts{})
+	raw := makeTestImage(t, testImageOpts{light: true, size: 6 << 20})
 	gzRaw := gz(t, raw)
 	q := makeQcow2(t, raw, qcowOpts{compress: true})
 	cases := []struct {
@@ -300,7 +300,7 @@ func TestImportRefuses(t *testing.T) {
 		{"gpt header crc", corrupt(raw, func(b []byte) { b[512+40]++ }), "GPT header CRC", nil},
 		{"gpt entries crc", corrupt(raw, func(b []byte) { b[1024+130]++ }), "GPT partition entries CRC", nil},
 		{"protective mbr, no gpt", corrupt(raw, func(b []byte) { copy(b[512:], "NOT PART") }), "no GPT header", ErrNoPartitionTable},
-		{"no boot loader", makeTestImage(t, testImageOpts{noBoot: true, noESP: true}), "cannot boot", nil},
+		{"no boot loader", makeTestImage(t, testImageOpts{noBoot: true, noESP: true, light: true, size: 6 << 20}), "cannot boot", nil},
 		{"loader not PE", loaderNotPE(t), "not an EFI executable", nil},
 		{"truncated gzip", gzRaw[:len(gzRaw)/2], "unexpected EOF", nil},
 		{"truncated qcow2", q[:len(q)*2/3], "damaged or truncated", nil},
@@ -339,7 +339,7 @@ func TestImportRefuses(t *testing.T) {
 }
 
 func loaderNotPE(t *testing.T) []byte {
-	img := makeTestImage(t, testImageOpts{noBoot: true})
+	img := makeTestImage(t, testImageOpts{noBoot: true, light: true, size: 6 << 20})
 	i := 4096*512 + bytes.Index(img[4096*512:], []byte("MZ"))
 	img[i] = 'X'
 	return img
