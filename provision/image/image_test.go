@@ -240,6 +240,14 @@ func TestChunking(t *testing.T) {
 	if m.EFILoader != `\EFI\BOOT\BOOTX64.EFI` || len(m.EFIFiles) != 1 {
 		t.Fatalf("loader %q files %q", m.EFILoader, m.EFIFiles)
 	}
+	// Readable by a server running as another user.
+	for _, p := range []string{filepath.Join(s.Dir(), "img"), filepath.Join(s.Dir(), "img", "manifest.json"),
+		filepath.Join(s.Dir(), "_blobs", m.Chunks[0].Blob)} {
+		st, err := os.Stat(p)
+		if err != nil || st.Mode().Perm()&0o044 != 0o044 {
+			t.Fatalf("%s: %v %v", p, st.Mode(), err)
+		}
+	}
 	// Every blob is one zstd frame that decodes to its chunk.
 	dec, _ := zstd.NewReader(nil)
 	defer dec.Close()
