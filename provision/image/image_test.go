@@ -125,6 +125,7 @@ func checkRoundTrip(t *testing.T, s *Store, m *Manifest, raw []byte) {
 }
 
 func TestImportFormatsRoundTrip(t *testing.T) {
+	t.Parallel()
 	raw := makeTestImage(t, testImageOpts{debianESP: true})
 	s := newStore(t)
 	inputs := []struct {
@@ -188,6 +189,7 @@ func TestImportFormatsRoundTrip(t *testing.T) {
 
 // xz is slow to write in Go: its round trip uses a lighter image.
 func TestImportXZ(t *testing.T) {
+	t.Parallel()
 	raw := makeTestImage(t, testImageOpts{light: true, debianESP: true, size: 6 << 20})
 	data := xzc(t, raw)
 	s := newStore(t)
@@ -217,6 +219,7 @@ func equalChunks(a, b []Chunk) bool {
 }
 
 func TestChunking(t *testing.T) {
+	t.Parallel()
 	raw := makeTestImage(t, testImageOpts{})
 	s := newStore(t)
 	m, err := s.Import(context.Background(), "img", writeTemp(t, "img.raw", raw), nil)
@@ -269,6 +272,7 @@ func TestChunking(t *testing.T) {
 }
 
 func TestImportMBR(t *testing.T) {
+	t.Parallel()
 	raw := makeMBRImage(t)
 	s := newStore(t)
 	m, err := s.Import(context.Background(), "mbr", writeTemp(t, "mbr.img", raw), nil)
@@ -292,6 +296,7 @@ func corrupt(b []byte, f func([]byte)) []byte {
 }
 
 func TestImportRefuses(t *testing.T) {
+	t.Parallel()
 	raw := makeTestImage(t, testImageOpts{light: true, size: 6 << 20})
 	gzRaw := gz(t, raw)
 	q := makeQcow2(t, raw, qcowOpts{compress: true})
@@ -370,6 +375,7 @@ func TestImportCancelled(t *testing.T) {
 }
 
 func TestReimportReplacesOnlyOnSuccess(t *testing.T) {
+	t.Parallel()
 	s := newStore(t)
 	a := makeTestImage(t, testImageOpts{seed: 1})
 	b := makeTestImage(t, testImageOpts{seed: 2})
@@ -411,6 +417,7 @@ func TestReimportReplacesOnlyOnSuccess(t *testing.T) {
 }
 
 func TestRemoveAndGC(t *testing.T) {
+	t.Parallel()
 	s := newStore(t)
 	a := makeTestImage(t, testImageOpts{})
 	// b shares all of a's data but one block.
@@ -560,6 +567,7 @@ func TestParseManifestRefusesGarbage(t *testing.T) {
 // An image of a size that is not a multiple of BlockSize ends with a
 // shorter block.
 func TestImportPartialLastBlock(t *testing.T) {
+	t.Parallel()
 	raw := makeTestImage(t, testImageOpts{size: 16<<20 + 1536})
 	s := newStore(t)
 	m, err := s.Import(context.Background(), "odd", writeTemp(t, "odd.raw", raw), nil)
