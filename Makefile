@@ -15,7 +15,7 @@ BIN     := bin/racklift
 # zones on a USB live image without /usr/share/zoneinfo.
 TAGS    := timetzdata
 
-.PHONY: help build demo e2e test unit integration deps lint fmt vet staticcheck bench fuzz clean ci
+.PHONY: help build agent demo e2e test test-fresh unit integration deps lint fmt vet staticcheck bench fuzz clean ci
 
 help: ## list targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -23,6 +23,9 @@ help: ## list targets
 build: ## build the static binary bin/racklift
 	CGO_ENABLED=0 $(GO) build -trimpath -tags $(TAGS) -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/racklift
 	@echo "built $(BIN) ($(VERSION))"
+
+agent: ## build the deploy agent directory out/agent (signed kernel, initramfs, shim, GRUB) from Debian packages
+	hack/agent/build.sh $(AGENT_OUT)
 
 demo: deps build ## a live virtual site: QEMU VMs + ipmi_sim BMCs + racklift serve; dashboard on 127.0.0.1:8081 (root; Ctrl-C stops)
 	./$(BIN) demo
@@ -35,6 +38,9 @@ e2e: deps ## the virtual-site end-to-end test (E2E_NODES=N, default 2: BIOS + UE
 test: deps lint unit integration ## run every test (installs the Debian packages tests need)
 
 ci: test ## what CI runs (.ci/run)
+
+test-fresh: ## make test in a fresh clone with empty Go caches, as a new machine does (FRESH_RUNS=3 for three in a row)
+	hack/test-fresh.sh
 
 unit: ## fast tests: go test -race ./...
 	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 10m ./...

@@ -10,9 +10,13 @@ pkgs=(
   ipxe ipxe-qemu qemu-system-x86 ovmf cpio   # PXE clients (QEMU) and iPXE binaries
   openipmi ipmitool                # BMC simulator and client
   cloud-init python3-jsonschema    # config validators
+  grub-common                      # grub-script-check (Secure Boot GRUB configs)
   xorriso                          # builds test ISO images (media reader)
   chromium                         # headless browser for dashboard tests
-  mmdebstrap qemu-utils dosfstools mtools e2fsprogs gdisk fdisk  # OS images (make image-debian12, qcow2 tests)
+  ansible-core python3-ceph-common shellcheck openssh-client  # hand-off checked by the deployers' parsers
+  gdisk e2fsprogs dosfstools mtools util-linux  # deploy agent tests: sgdisk, mkfs.ext4/debugfs, mkfs.vfat/mcopy, wipefs/blkid
+  sbsigntool zstd                  # deploy agent: sbverify checks the signed kernel/shim/GRUB; zstd reads initrds
+  mmdebstrap qemu-utils fdisk      # OS images: make image-debian12 (with gdisk e2fsprogs dosfstools mtools above), qcow2 tests
 )
 
 missing=()

@@ -1,6 +1,8 @@
 // Package profiles holds the OS profiles racklift can install: where the
-// kernel and initrd live on the OS media, the kernel arguments, the package
-// repository path, and which templates render the node's install config.
+// kernel and initrd live on the OS media (or, for installer kind image,
+// which imported image racklift's deploy agent writes), the kernel
+// arguments, the package repository path, and which templates render the
+// node's install config.
 // The built-in profiles are embedded; --profiles-dir adds or overrides
 // profiles by name with files of the same format.
 package profiles
@@ -32,6 +34,10 @@ const (
 	// InstallerNone boots the kernel and initrd with no install config (a
 	// rescue or test image).
 	InstallerNone = "none"
+	// InstallerImage boots racklift's deploy agent, which writes an
+	// imported OS image (Profile.Image) onto the OS disk and seeds its
+	// cloud-init; the profile names no kernel or initrd.
+	InstallerImage = "image"
 )
 
 // DefaultConsole is the console part of the kernel command line when a
@@ -45,16 +51,24 @@ type Profile struct {
 	Name string `yaml:"name"`
 	// Description is shown to people.
 	Description string `yaml:"description"`
-	// Installer is kickstart, autoinstall or none.
+	// Installer is kickstart, autoinstall, image or none.
 	Installer string `yaml:"installer"`
 	// Media is the --media name whose files are served for this profile
-	// (default: the profile name).
+	// (default: the profile name). Not used by image profiles.
 	Media string `yaml:"media"`
-	// Kernel and Initrd are paths inside the media.
+	// Image is the name of the imported OS image (`racklift image import
+	// NAME FILE`) an image profile deploys (default: the profile name).
+	// Only for installer image.
+	Image string `yaml:"image"`
+	// Kernel and Initrd are paths inside the media. Image profiles set
+	// neither: they boot racklift's deploy agent
+	// (nodeapi.AgentKernelURL, nodeapi.AgentInitrdURL).
 	Kernel string   `yaml:"kernel"`
 	Initrd []string `yaml:"initrd"`
 	// Args is a text/template for the kernel command line; its variables
-	// are the fields of ArgsData ({{.ConfigURL}}, {{.Console}}, ...).
+	// are the fields of ArgsData ({{.ConfigURL}}, {{.Console}}, ...). The
+	// command line is public (anyone can fetch a boot script): it never
+	// holds a secret.
 	Args string `yaml:"args"`
 	// Console is the console part of the command line, {{.Console}} in
 	// Args (default DefaultConsole).
@@ -90,13 +104,35 @@ type Templates struct {
 	// (default vendor-data.tmpl).
 	VendorData string `yaml:"vendor_data"`
 	// FirstBoot renders the cloud-config of the installed system's first
-	// boot (default first-boot.cloud-config.tmpl). Kickstart nodes fetch
-	// it as their user-data; autoinstall embeds it in autoinstall.user-data.
+	// boot (default first-boot.cloud-config.tmpl). Kickstart and image
+	// nodes get it as their user-data; autoinstall embeds it in
+	// autoinstall.user-data.
 	FirstBoot string `yaml:"first_boot"`
+	// GRUB renders grub.cfg, the Secure Boot chain's counterpart of
+	// boot.ipxe (default grub.cfg.tmpl).
+	GRUB string `yaml:"grub"`
+	// NetworkConfig renders the NoCloud network-config (version 2) of
+	// image profiles (default network-config.tmpl).
+	NetworkConfig string `yaml:"network_config"`
+}
+
+// Names lists the template names that are set.
+func (t Templates) Names() []string {
+	var out []string
+	for _, n := range []string{t.IPXE, t.GRUB, t.Config, t.MetaData, t.VendorData, t.FirstBoot, t.NetworkConfig} {
+		if n != "" {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // ArgsData holds the variables a profile's kernel arguments template may
-// use. Every URL is absolute and has no trailing slash unless noted.
+// use. Every URL is absolute and has no trailing slash unless noted. There
+// is deliberately no token and no secret here: the kernel command line is
+// in the boot script (boot.ipxe, grub.cfg), which anyone on the LAN can
+// fetch for any MAC, and is readable on the booted system by every user
+// (/proc/cmdline). Tokens travel only in files served to the node itself.
 type ArgsData struct {
 	// ServerURL is racklift's HTTP base URL, e.g. http://10.99.0.1:8080.
 	ServerURL string
@@ -111,16 +147,12 @@ type ArgsData struct {
 	// casper's url=).
 	ISOURL string
 	// ConfigURL is the node's install config: {ServerURL}/ks/{mac} for
-	// kickstart, {ServerURL}/ci/{mac}/user-data for autoinstall.
+	// kickstart, {ServerURL}/ci/{mac}/user-data for autoinstall, the
+	// agent's {ServerURL}/agent/{mac}/instructions for image.
 	ConfigURL string
 	// ConfigDirURL is the node's NoCloud seed directory, with a trailing
 	// slash: {ServerURL}/ci/{mac}/.
 	ConfigDirURL string
-	// ProgressURL is where to POST progress for the kernel phase, with the
-	// token in the query: {ServerURL}/phone-home/{mac}/progress?token=...
-	ProgressURL string
-	// Token is the node's opaque progress-callback token.
-	Token string
 	// Node is the node name, Hostname its short host name, FQDN its full name.
 	Node, Hostname, FQDN string
 	// MAC is the PXE MAC, lower-case with colons.
@@ -149,8 +181,6 @@ func SampleArgsData() ArgsData {
 		ISOURL:       "http://10.99.0.1:8080/media/rocky9.iso",
 		ConfigURL:    "http://10.99.0.1:8080/ks/52:54:00:99:00:01",
 		ConfigDirURL: "http://10.99.0.1:8080/ci/52:54:00:99:00:01/",
-		ProgressURL:  "http://10.99.0.1:8080/phone-home/52:54:00:99:00:01/progress?token=sample",
-		Token:        "sample",
 		Node:         "lab-01", Hostname: "lab-01", FQDN: "lab-01.lab.racklift.test",
 		MAC:        "52:54:00:99:00:01",
 		BootDevice: "eno1", IfNames: "ifname=eno1:52:54:00:99:00:01",
@@ -239,9 +269,15 @@ func (p *Profile) withDefaults() error {
 	if p.Console == "" {
 		p.Console = DefaultConsole
 	}
+	if p.Installer == InstallerImage && p.Image == "" {
+		p.Image = p.Name
+	}
 	t := &p.Templates
 	if t.IPXE == "" {
 		t.IPXE = "boot.ipxe.tmpl"
+	}
+	if t.GRUB == "" {
+		t.GRUB = "grub.cfg.tmpl"
 	}
 	switch p.Installer {
 	case InstallerKickstart:
@@ -254,6 +290,10 @@ func (p *Profile) withDefaults() error {
 		}
 		if t.VendorData == "" {
 			t.VendorData = "vendor-data.tmpl"
+		}
+	case InstallerImage:
+		if t.NetworkConfig == "" {
+			t.NetworkConfig = "network-config.tmpl"
 		}
 	}
 	if p.Installer != InstallerNone {
@@ -275,17 +315,35 @@ func (p *Profile) withDefaults() error {
 // check rejects profiles racklift cannot use.
 func (p *Profile) check() error {
 	switch p.Installer {
-	case InstallerKickstart, InstallerAutoinstall, InstallerNone:
+	case InstallerKickstart, InstallerAutoinstall, InstallerNone, InstallerImage:
 	default:
-		return fmt.Errorf("installer %q: want kickstart, autoinstall or none", p.Installer)
+		return fmt.Errorf("installer %q: want kickstart, autoinstall, image or none", p.Installer)
 	}
 	if !nameRE.MatchString(p.Media) {
 		return fmt.Errorf("media %q: use lower-case letters, digits, '.' and '-'", p.Media)
 	}
-	if p.Kernel == "" {
-		return fmt.Errorf("kernel is required")
+	if p.Installer == InstallerImage {
+		if p.Kernel != "" || len(p.Initrd) > 0 || p.Repo != "" || p.Stage2 != "" {
+			return fmt.Errorf("installer image boots racklift's deploy agent: remove kernel, initrd, repo and stage2")
+		}
+		if !nameRE.MatchString(p.Image) {
+			return fmt.Errorf("image %q: use lower-case letters, digits, '.' and '-' (the name given to racklift image import)", p.Image)
+		}
+		if p.Templates.Config != "" || p.Templates.VendorData != "" {
+			return fmt.Errorf("installer image has no templates.config or templates.vendor_data (racklift writes the agent's instructions itself)")
+		}
+	} else {
+		if p.Image != "" {
+			return fmt.Errorf("image: is only for installer image")
+		}
+		if p.Kernel == "" {
+			return fmt.Errorf("kernel is required")
+		}
 	}
 	for _, f := range append([]string{p.Kernel}, p.Initrd...) {
+		if f == "" && p.Installer == InstallerImage {
+			continue
+		}
 		if !relPathRE.MatchString(f) || strings.Contains("/"+f+"/", "/../") {
 			return fmt.Errorf("%q: kernel and initrd must be relative paths inside the media (letters, digits, . _ + - and /)", f)
 		}
@@ -300,12 +358,12 @@ func (p *Profile) check() error {
 			return fmt.Errorf("package %q: want a package name", pkg)
 		}
 	}
-	for _, n := range []string{p.Templates.IPXE, p.Templates.Config, p.Templates.MetaData, p.Templates.VendorData, p.Templates.FirstBoot} {
+	for _, n := range p.Templates.Names() {
 		if n != "" && !tmplNameRE.MatchString(n) {
 			return fmt.Errorf("template %q: want a file name like kickstart.ks.tmpl", n)
 		}
 	}
-	if p.Installer != InstallerNone && p.Templates.Config == "" {
+	if p.Installer != InstallerNone && p.Installer != InstallerImage && p.Templates.Config == "" {
 		return fmt.Errorf("templates.config is required for installer %s", p.Installer)
 	}
 	if strings.ContainsAny(p.Console, "\n\r") {

@@ -48,6 +48,29 @@ func TestBuiltinProfiles(t *testing.T) {
 	if ubuntu.Templates.VendorData == "" || ubuntu.Installer != InstallerAutoinstall {
 		t.Errorf("ubuntu2404: %+v", ubuntu)
 	}
+	deb, ok := s.Get("debian12")
+	if !ok {
+		t.Fatal("debian12 missing")
+	}
+	if deb.Installer != InstallerImage || deb.Image != "debian12" || deb.Kernel != "" || deb.Templates.NetworkConfig != "network-config.tmpl" ||
+		deb.Templates.GRUB != "grub.cfg.tmpl" || deb.Templates.FirstBoot == "" || deb.Templates.MetaData == "" || deb.Templates.Config != "" {
+		t.Errorf("debian12: %+v", deb)
+	}
+	args, _ = deb.KernelArgs(SampleArgsData())
+	if args != "racklift.server=http://10.99.0.1:8080 racklift.mac=52:54:00:99:00:01 "+DefaultConsole {
+		t.Errorf("debian12 args: %q", args)
+	}
+}
+
+// TestNoSecretsInArgs: the kernel command line is public, so a profile
+// cannot even name the token.
+func TestNoSecretsInArgs(t *testing.T) {
+	for _, v := range []string{"{{.Token}}", "{{.ProgressURL}}", "{{.RootHash}}"} {
+		src := "installer: kickstart\nkernel: k\nargs: \"x=" + v + "\"\n"
+		if _, err := Load(fstest.MapFS{"x.yaml": {Data: []byte(src)}}); err == nil || !strings.Contains(err.Error(), "can't evaluate field") {
+			t.Errorf("%s: got %v, want a template error", v, err)
+		}
+	}
 }
 
 func TestOverrideByName(t *testing.T) {
@@ -81,6 +104,11 @@ func TestRejectsBadProfiles(t *testing.T) {
 		"bad package":        "installer: kickstart\nkernel: k\npackages: [\"a b\"]\n",
 		"multi-line console": "installer: kickstart\nkernel: k\nconsole: \"a\\nb\"\n",
 		"bad repo":           "installer: kickstart\nkernel: k\nrepo: /abs\n",
+		"image with kernel":  "installer: image\nkernel: k\n",
+		"image with initrd":  "installer: image\ninitrd: [i]\n",
+		"image bad name":     "installer: image\nimage: Debian_12\n",
+		"image with config":  "installer: image\ntemplates: {config: kickstart.ks.tmpl}\n",
+		"image on kickstart": "installer: kickstart\nkernel: k\nimage: debian12\n",
 	}
 	for name, src := range cases {
 		if _, err := Load(fstest.MapFS{"x.yaml": {Data: []byte(src)}}); err == nil {

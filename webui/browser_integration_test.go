@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/emulation"
+	cdpruntime "github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
@@ -108,7 +109,8 @@ func installScript(n *plan.Node) []step {
 		step{events.Event{Source: events.SourceInstaller, Type: "install.done", Phase: events.PhaseInstalled, Percent: 100, Detail: "installer finished"}, 5 * time.Second},
 		step{events.Event{Source: events.SourceInstaller, Type: "install.reboot", Phase: events.PhaseRebooting, Percent: -1, Detail: "rebooting into the installed system"}, 60 * time.Second},
 		step{events.Event{Source: events.SourceHTTP, Type: "http.local-boot", Phase: events.PhaseFirstBoot, Percent: -1, Detail: "installed: booting from local disk"}, 80 * time.Second},
-		step{events.Event{Source: events.SourceInstaller, Type: "install.ready", Phase: events.PhaseReady, Percent: -1, Detail: "first boot finished, node reachable"}, 0},
+		step{events.Event{Source: events.SourceInstaller, Type: "install.ready", Phase: events.PhaseReady, Percent: -1, Detail: "first boot finished, node reachable"}, 10 * time.Second},
+		step{events.Event{Source: events.SourceOrchestrator, Type: "verify.ok", Phase: events.PhaseVerified, Percent: -1, Detail: "matches the plan: interfaces, bonds, VLANs, MTUs, routes, disks"}, 0},
 	)
 	for i := range s {
 		s[i].ev.Node, s[i].ev.MAC = n.Name, n.MAC
@@ -483,7 +485,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	b.setField("i-stagger", "1m30s", "input")
 	b.run("start install", chromedp.Click(`#i-ok`, chromedp.ByQuery))
 	waitCall(t, ctl, func(c call) bool {
-		return c.Op == "start" && c.Sel.All && c.Sel.Parallel == 10 && c.Sel.Stagger == "1m30s"
+		return c.Op == "start" && c.Sel.All && c.Parallel == 10 && c.Stagger == 90*time.Second
 	})
 	simWG.Go(func() {
 		if err := sim.run(simCtx, false); err != nil {
@@ -526,8 +528,28 @@ func TestDashboardInBrowser(t *testing.T) {
 		return ""
 	})
 	rows := b.rows()
-	if r := rows["cs-controller-01"]; r.Now != 100 || r.Phase != label(events.PhaseReady) {
-		t.Errorf("controller row = %+v, want Ready 100%%", r)
+	// The dashboard's bar and the API's progress (what racklift status
+	// prints) agree for every node: one phase table (issue 20).
+	resp, err := http.Get("http://" + srv.addr + "/api/v1/nodes")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var apiNodes []struct {
+		Name     string `json:"name"`
+		Progress int    `json:"progress"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&apiNodes)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range apiNodes {
+		if r := rows[n.Name]; r.Now != n.Progress {
+			t.Errorf("%s: dashboard %d%%, API (racklift status) %d%%", n.Name, r.Now, n.Progress)
+		}
+	}
+	if r := rows["cs-controller-01"]; r.Now != 100 || r.Phase != label(events.PhaseVerified) {
+		t.Errorf("controller row = %+v, want Verified 100%%", r)
 	}
 	if r := rows["cs-storage-01"]; r.Phase != label(events.PhaseInstalling) || !strings.HasPrefix(r.Sub, "60%") || r.Now <= 30 || r.Now >= 85 {
 		t.Errorf("storage row = %+v, want Installing 60%% with the bar inside the install span", r)
@@ -629,12 +651,12 @@ func TestDashboardInBrowser(t *testing.T) {
 	zhHint := strings.NewReplacer("{node}", first.Name, "{mac}", first.MAC).Replace(zh["unplanned.hintDigit"])
 	b.waitFor("Chinese labels", `document.documentElement.lang === 'zh-CN' && document.querySelector('#nodes-table thead th:nth-child(7)').textContent === `+js(zh["col.phase"])+
 		` && document.querySelector('#unplanned-table tbody tr').cells[4].textContent === `+js(zhHint)+
-		` && document.querySelector('tr[data-node="cs-controller-01"] .phase-label').textContent === `+js(zh["phase.ready"])+
+		` && document.querySelector('tr[data-node="cs-controller-01"] .phase-label').textContent === `+js(zh["phase.verified"])+
 		` && document.getElementById('btn-install').textContent === `+js(zh["act.startInstall"])+
 		` && localStorage.getItem('racklift.lang') === 'zh-CN'`)
 	b.shot("chinese")
 	b.run("switch to English", chromedp.Click(`button[data-lang="en"]`, chromedp.ByQuery))
-	b.waitFor("English labels", `document.querySelector('tr[data-node="cs-controller-01"] .phase-label').textContent === `+js(en["phase.ready"]))
+	b.waitFor("English labels", `document.querySelector('tr[data-node="cs-controller-01"] .phase-label').textContent === `+js(en["phase.verified"]))
 
 	// 10. racklift goes away: the banner says so.
 	srv.stop()
@@ -657,9 +679,9 @@ func TestDashboardInBrowser(t *testing.T) {
 
 	// 12. Live updates resume without a reload: the install finishes.
 	close(simResume)
-	b.waitRows("every node ready", func(rows map[string]rowState) string {
+	b.waitRows("every node verified", func(rows map[string]rowState) string {
 		for _, r := range rows {
-			if r.Phase != label(events.PhaseReady) || r.Now != 100 {
+			if r.Phase != label(events.PhaseVerified) || r.Now != 100 {
 				return fmt.Sprintf("%s shows %q %d%%", r.Name, r.Phase, r.Now)
 			}
 		}
@@ -719,7 +741,7 @@ func TestDashboardTokenPrompt(t *testing.T) {
 	st := openStore(t, t.TempDir())
 	p := testPlan(t, 4)
 	api := newAPI(p, st, &fakeControl{store: st})
-	api.Token = "field-token-123"
+	api.Token, api.TokenRequired = "field-token-123", true
 	srv := &server{t: t, handler: api.Handler()}
 	srv.start()
 	t.Cleanup(srv.stop)
@@ -738,4 +760,80 @@ func TestDashboardTokenPrompt(t *testing.T) {
 	ev := record(t, st, events.Event{Node: "cs-compute-0002", Source: events.SourceDHCP, Type: "dhcp.offer", Phase: events.PhaseDHCP, Percent: -1, Detail: "offered by the token test"})
 	b.waitFor("event through the authenticated stream", `document.querySelector('tr[data-node="cs-compute-0002"] .last-main').textContent === `+js(ev.Detail))
 	b.shot("token-ok")
+}
+
+// evilPage is a page of another site (another port on loopback) that tries
+// every way a web page can make the engineer's browser act on the admin
+// API at target, and records what happened in window.results.
+const evilPage = `<!doctype html><html><body>
+<iframe name="sink" id="sink"></iframe>
+<form id="f1" method="POST" enctype="text/plain" target="sink" action="TARGET/api/v1/runs">
+<input name='{"all":true,"role":"' value='x"}'></form>
+<form id="f2" method="POST" target="sink" action="TARGET/api/v1/runs/stop"><input name="x" value="1"></form>
+<script>
+window.results = {};
+async function attempt(name, url, opts) {
+  try { const r = await fetch(url, opts); window.results[name] = 'status ' + r.status + (r.type === 'opaque' ? ' (opaque)' : ''); }
+  catch (e) { window.results[name] = 'error ' + e.name; }
+}
+(async () => {
+  const t = 'TARGET';
+  await attempt('json', t + '/api/v1/nodes/cs-compute-0001/reinstall', {method: 'POST', headers: {'Content-Type': 'application/json'}, body: '{}'});
+  await attempt('text-plain', t + '/api/v1/runs', {method: 'POST', mode: 'no-cors', headers: {'Content-Type': 'text/plain'}, body: '{"nodes":["cs-compute-0002"]}'});
+  await attempt('no-cors-json', t + '/api/v1/nodes/cs-compute-0003/power/off', {method: 'POST', mode: 'no-cors', headers: {'Content-Type': 'application/json'}, body: '{}'});
+  await attempt('read-plan', t + '/api/v1/cluster', {});
+  document.getElementById('f1').submit();
+  await new Promise(r => setTimeout(r, 500));
+  document.getElementById('f2').submit();
+  await new Promise(r => setTimeout(r, 500));
+  window.results.done = true;
+})();
+</script></body></html>`
+
+// TestOtherSitesCannotDriveTheAPI: a page from another origin, in the same
+// headless Chromium the engineer would use, tries fetch and form POSTs
+// against the admin API (issue 21). None reaches the orchestrator and the
+// plan cannot be read; then the dashboard's own action works.
+func TestOtherSitesCannotDriveTheAPI(t *testing.T) {
+	b := startBrowser(t, "csrf")
+	st := openStore(t, t.TempDir())
+	ctl := &fakeControl{store: st}
+	api := newAPI(testPlan(t, 4), st, ctl)
+	api.Token = "admin-token-never-in-the-page"
+	srv := &server{t: t, handler: api.Handler()}
+	srv.start()
+	t.Cleanup(srv.stop)
+	evil := &server{t: t, handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = w.Write([]byte(strings.ReplaceAll(evilPage, "TARGET", "http://"+srv.addr)))
+	})}
+	evil.start()
+	t.Cleanup(evil.stop)
+
+	b.run("open the other site's page", chromedp.Navigate("http://"+evil.addr+"/"))
+	b.waitFor("its attempts finished", `window.results && window.results.done === true`)
+	var results map[string]any
+	b.eval("results", `window.results`, &results)
+	t.Logf("the other page saw: %v", results)
+	// A cross-origin fetch that sets JSON needs a preflight the server never
+	// approves; a cross-origin read is not readable.
+	for _, k := range []string{"json", "read-plan"} {
+		if r, _ := results[k].(string); !strings.HasPrefix(r, "error") {
+			t.Errorf("%s: %q, want a network error (no CORS)", k, r)
+		}
+	}
+	if calls := ctl.Calls(); len(calls) != 0 {
+		t.Fatalf("another site's page reached the orchestrator: %+v", calls)
+	}
+	// The dashboard itself still acts (Chromium sends its Origin and
+	// Sec-Fetch-Site: same-origin).
+	b.run("open the dashboard", chromedp.Navigate("http://"+srv.addr+"/"))
+	b.waitFor("rows", `document.querySelectorAll('#node-rows tr[data-node]').length === 12`)
+	var status int
+	b.run("same-origin action", chromedp.Evaluate(`fetch('api/v1/nodes/cs-compute-0001/retry', {method: 'POST', headers: {'Content-Type': 'application/json'}, body: '{}'}).then(r => r.status)`,
+		&status, func(p *cdpruntime.EvaluateParams) *cdpruntime.EvaluateParams { return p.WithAwaitPromise(true) }))
+	if status != http.StatusAccepted {
+		t.Errorf("the dashboard's own action: %d, want 202", status)
+	}
+	waitCall(t, ctl, func(c call) bool { return c.Op == "retry" && c.Node == "cs-compute-0001" })
 }

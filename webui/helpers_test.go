@@ -45,7 +45,9 @@ func openStore(t testing.TB, dir string) *events.Store {
 // call is one request the fake orchestrator received.
 type call struct {
 	Op, Node, Arg string
-	Sel           webui.Selection
+	Sel           plan.Selection
+	Parallel      int
+	Stagger       time.Duration
 }
 
 // fakeControl stands in for the orchestrator: it records each call and,
@@ -77,9 +79,9 @@ func (f *fakeControl) refused() error {
 	return f.refuse
 }
 
-func (f *fakeControl) StartRun(ctx context.Context, sel webui.Selection) (events.Run, error) {
-	f.add(call{Op: "start", Sel: sel})
-	return f.store.StartRun(ctx, sel, map[string]any{"parallel": sel.Parallel})
+func (f *fakeControl) StartRun(ctx context.Context, sel plan.Selection, parallel int, stagger time.Duration) (events.Run, error) {
+	f.add(call{Op: "start", Sel: sel, Parallel: parallel, Stagger: stagger})
+	return f.store.StartRun(ctx, sel, map[string]any{"parallel": parallel})
 }
 
 func (f *fakeControl) StopRun(ctx context.Context) error {

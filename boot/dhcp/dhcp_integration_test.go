@@ -388,8 +388,11 @@ func (n *testNet) startDnsmasq(t *testing.T) {
 		<-done
 		t.Logf("dnsmasq:\n%s", out.String())
 	})
-	// dnsmasq binds within milliseconds; give it a bounded moment.
-	time.Sleep(300 * time.Millisecond)
+	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
+	defer wcancel()
+	if err := n.cli.WaitUDPListen(wctx, 67, done); err != nil {
+		t.Fatalf("dnsmasq: %v\n%s", err, out.String())
+	}
 }
 
 // probeIn runs Probe on the server side of n. dnsmasq pings an address

@@ -37,7 +37,7 @@ type RouterAdvertiser struct {
 	Iface string
 	// Interval between unsolicited advertisements; 0 means DefaultRAInterval.
 	Interval time.Duration
-	// Log gets errors; nil means slog.Default().
+	// Log gets errors; nil discards them (pass the logger in).
 	Log *slog.Logger
 }
 
@@ -53,7 +53,7 @@ var (
 func (a *RouterAdvertiser) Run(ctx context.Context) error {
 	log := a.Log
 	if log == nil {
-		log = slog.Default()
+		log = slog.New(slog.DiscardHandler)
 	}
 	interval := a.Interval
 	if interval <= 0 {

@@ -30,7 +30,7 @@ type Responder struct {
 
 // NewResponder checks cfg, fills its defaults (see Config) and returns a
 // Responder. hosts is required; rec may be nil (no events); log nil means
-// slog.Default().
+// discarding its log lines (pass the logger in).
 func NewResponder(cfg Config, hosts Hosts, rec Recorder, log *slog.Logger) (*Responder, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
@@ -40,7 +40,7 @@ func NewResponder(cfg Config, hosts Hosts, rec Recorder, log *slog.Logger) (*Res
 		return nil, fmt.Errorf("dhcp config: Hosts is required")
 	}
 	if log == nil {
-		log = slog.Default()
+		log = slog.New(slog.DiscardHandler)
 	}
 	r := &Responder{
 		cfg:     cfg,
@@ -69,7 +69,7 @@ func (r *Responder) ServeDHCP(ctx context.Context, req *dhcpv4.DHCPv4, _ net.Add
 		host, known := r.hosts.HostByMAC(req.ClientHWAddr)
 		reply, dec = proxyReply(req, c, host, known, r.cfg.Boot)
 	}
-	r.report(ctx, req, c, dec)
+	r.report(ctx, req, c, dec, nil)
 	return reply, nil
 }
 
@@ -128,7 +128,7 @@ func (p proxyPXE) ServeDHCP(ctx context.Context, req *dhcpv4.DHCPv4, peer net.Ad
 	c := pxe.Classify(req)
 	host, known := p.r.hosts.HostByMAC(req.ClientHWAddr)
 	reply, dec := proxyPXEReply(req, c, host, known, p.r.cfg.Boot)
-	p.r.report(ctx, req, c, dec)
+	p.r.report(ctx, req, c, dec, peer)
 	if reply == nil {
 		return nil, nil
 	}
@@ -144,15 +144,48 @@ func (p proxyPXE) ServeDHCP(ctx context.Context, req *dhcpv4.DHCPv4, peer net.Ad
 	return reply, dst
 }
 
+// clientIP is the address a client says it has, or asks for, in its own
+// DHCP exchange: option 50 of a REQUEST (selecting or rebooting), else its
+// ciaddr (INFORM, renewing), else the source address of a packet from an
+// addressed client (port 4011). Nil when it names none. The orchestrator
+// uses what a plan MAC named in its exchange to decide which addresses may
+// have that node's install files (see the README's security section).
+func clientIP(req *dhcpv4.DHCPv4, peer net.Addr) net.IP {
+	if req.MessageType() == dhcpv4.MessageTypeRequest {
+		if ip := req.RequestedIPAddress(); isSet(ip) {
+			return ip
+		}
+	}
+	if isSet(req.ClientIPAddr) {
+		return req.ClientIPAddr
+	}
+	if ua, ok := peer.(*net.UDPAddr); ok && isSet(ua.IP) && !ua.IP.Equal(net.IPv4bcast) && !isSet(req.GatewayIPAddr) {
+		return ua.IP
+	}
+	return nil
+}
+
 // report logs the decision and records it as an event. Ignore events are
-// rate-limited per MAC.
-func (r *Responder) report(ctx context.Context, req *dhcpv4.DHCPv4, c pxe.Client, d Decision) {
+// rate-limited per MAC and client address. peer is the packet's source
+// (nil on port 67, where clients have no address yet or broadcast).
+func (r *Responder) report(ctx context.Context, req *dhcpv4.DHCPv4, c pxe.Client, d Decision, peer net.Addr) {
 	mac := req.ClientHWAddr.String()
 	now := r.now()
 	attrs := map[string]string{
 		"mode":   r.cfg.Mode.String(),
 		"msg":    req.MessageType().String(),
 		"reason": d.Reason,
+	}
+	if d.Node == "" {
+		// A plan MAC's ignored packets belong to its timeline too: they
+		// name the addresses it uses.
+		if h, ok := r.hosts.HostByMAC(req.ClientHWAddr); ok {
+			d.Node = h.Node
+		}
+	}
+	cip := clientIP(req, peer)
+	if cip != nil {
+		attrs["client_ip"] = cip.String()
 	}
 	if c.IsPXE || c.HasArch {
 		attrs["firmware"] = c.Firmware.String()
@@ -190,7 +223,7 @@ func (r *Responder) report(ctx context.Context, req *dhcpv4.DHCPv4, c pxe.Client
 	if r.rec == nil {
 		return
 	}
-	if d.Action == Ignore && !r.ignores.allow(mac, now) {
+	if d.Action == Ignore && !r.ignores.allow(mac+"/"+attrs["client_ip"], now) {
 		return
 	}
 	ev := events.Event{

@@ -205,3 +205,56 @@ func TestNewResponderErrors(t *testing.T) {
 		t.Error("nil hosts accepted")
 	}
 }
+
+// TestReportsClientAddresses: every packet of a plan MAC that names the
+// address the client has or asks for is recorded on the node's timeline
+// with client_ip (proxy mode ignores the installer's own DHCP, yet the
+// orchestrator needs that address to bind the node's install files).
+func TestReportsClientAddresses(t *testing.T) {
+	r, rec, clk := newTestResponder(t, Config{Mode: Proxy, Boot: BootConfig{ServerIP: net.IPv4(10, 254, 0, 1), HTTPBase: "http://10.254.0.1:8080"}})
+	site := net.IPv4(10, 254, 0, 2)
+	req, err := dhcpv4.NewDiscovery(macPlan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.UpdateOption(dhcpv4.OptMessageType(dhcpv4.MessageTypeRequest))
+	req.UpdateOption(dhcpv4.OptServerIdentifier(site))
+	req.UpdateOption(dhcpv4.OptRequestedIPAddress(net.IPv4(10, 254, 0, 77)))
+	r.ServeDHCP(context.Background(), req, &net.UDPAddr{IP: net.IPv4zero, Port: 68})
+	// The same request again within the ignore period is not recorded
+	// again; a request naming another address is.
+	r.ServeDHCP(context.Background(), req, &net.UDPAddr{IP: net.IPv4zero, Port: 68})
+	clk.add(time.Second)
+	req.UpdateOption(dhcpv4.OptRequestedIPAddress(net.IPv4(10, 254, 0, 78)))
+	r.ServeDHCP(context.Background(), req, &net.UDPAddr{IP: net.IPv4zero, Port: 68})
+	// Port 4011: the source address is the client's.
+	pxeReq, _ := dhcpv4.NewDiscovery(macPlan)
+	pxeReq.UpdateOption(dhcpv4.OptMessageType(dhcpv4.MessageTypeRequest))
+	r.ProxyPXE().ServeDHCP(context.Background(), pxeReq, &net.UDPAddr{IP: net.IPv4(10, 254, 0, 79), Port: 4011})
+	// A MAC not in the plan is recorded without a node.
+	stray, _ := dhcpv4.NewDiscovery(net.HardwareAddr{0x52, 0x54, 0, 0xee, 0xee, 0xee})
+	stray.UpdateOption(dhcpv4.OptMessageType(dhcpv4.MessageTypeRequest))
+	stray.UpdateOption(dhcpv4.OptServerIdentifier(site))
+	stray.UpdateOption(dhcpv4.OptRequestedIPAddress(net.IPv4(10, 254, 0, 80)))
+	r.ServeDHCP(context.Background(), stray, &net.UDPAddr{IP: net.IPv4zero, Port: 68})
+
+	var got []string
+	for _, ev := range rec.events() {
+		got = append(got, ev.Node+"@"+ev.Attrs["client_ip"])
+	}
+	want := []string{"cs-compute-0001@10.254.0.77", "cs-compute-0001@10.254.0.78", "cs-compute-0001@10.254.0.79", "@10.254.0.80"}
+	if len(got) != len(want) {
+		t.Fatalf("events %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("event %d: %s, want %s", i, got[i], want[i])
+		}
+	}
+	// A relayed packet's source is the relay, not the client.
+	relayed, _ := dhcpv4.NewDiscovery(macPlan)
+	relayed.GatewayIPAddr = net.IPv4(10, 1, 2, 1)
+	if ip := clientIP(relayed, &net.UDPAddr{IP: net.IPv4(10, 1, 2, 1), Port: 67}); ip != nil {
+		t.Errorf("relayed DISCOVER: client IP %v, want none", ip)
+	}
+}

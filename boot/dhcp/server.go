@@ -49,7 +49,7 @@ type Server struct {
 	Conn net.PacketConn
 	// Handler decides the replies. Required.
 	Handler Handler
-	// Log gets one debug line per packet and errors. Nil means slog.Default().
+	// Log gets one debug line per packet and errors. Nil discards them (pass the logger in).
 	Log *slog.Logger
 	// MaxInFlight bounds concurrent handler calls; 0 means DefaultMaxInFlight.
 	// When all are busy the read loop waits, so excess packets queue in the
@@ -67,7 +67,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 	log := s.Log
 	if log == nil {
-		log = slog.Default()
+		log = slog.New(slog.DiscardHandler)
 	}
 	maxInFlight := s.MaxInFlight
 	if maxInFlight <= 0 {

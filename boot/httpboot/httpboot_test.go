@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"testing/fstest"
 
 	"github.com/racklift/racklift/provision/events"
+	"github.com/racklift/racklift/provision/nodeapi"
 	"github.com/racklift/racklift/provision/plan"
 )
 
@@ -35,14 +37,34 @@ func (fakeRender) NodeFile(_ context.Context, n *plan.Node, name string) ([]byte
 	return []byte(name + " for " + n.Name), nil
 }
 func (fakeRender) LocalBootScript(n *plan.Node) []byte { return []byte("local " + n.Name) }
+func (fakeRender) HoldScript(n *plan.Node) []byte      { return []byte("hold " + n.Name) }
 func (fakeRender) UnknownScript(mac string) []byte     { return []byte("unknown " + mac) }
 func (fakeRender) BootFiles(*plan.Node) (string, []string) {
 	return "os", []string{"images/vmlinuz", "images/initrd.img"}
 }
 
-type fakePolicy map[string]Action
+// fakePolicy decides from tables: boot action per node, admitted
+// addresses per node (the orchestrator's real rules are tested there).
+type fakePolicy struct {
+	boot  map[string]nodeapi.Boot
+	admit map[string]map[string]bool // node -> client IP -> admitted
+	asked []string
+	mu    sync.Mutex
+}
 
-func (p fakePolicy) BootAction(_ context.Context, node string) (Action, error) { return p[node], nil }
+func (p *fakePolicy) BootAction(_ context.Context, node string) (nodeapi.Boot, error) {
+	return p.boot[node], nil
+}
+
+func (p *fakePolicy) Admit(_ context.Context, node string, ip netip.Addr, what nodeapi.Access) (bool, string, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.asked = append(p.asked, node+" "+ip.String()+" "+what.String())
+	if p.admit[node][ip.String()] {
+		return true, "", nil
+	}
+	return false, ip.String() + " is not " + node + "'s", nil
+}
 
 type fakeTokens map[string]string // token -> node
 
@@ -80,7 +102,9 @@ func newTestServer(t *testing.T) (*Server, http.Handler, *recorder) {
 		t.Fatal(ds.Err())
 	}
 	rec := &recorder{}
-	s := &Server{Plan: p, Render: fakeRender{}, Policy: fakePolicy{"n-02": ActionLocalBoot}, Tokens: fakeTokens{"tok1": "n-01", "tok2": "n-02"}, Rec: rec,
+	pol := &fakePolicy{boot: map[string]nodeapi.Boot{"n-02": nodeapi.BootLocal},
+		admit: map[string]map[string]bool{"n-01": {"10.1.0.101": true, "10.1.0.60": true}}}
+	s := &Server{Plan: p, Render: fakeRender{}, Policy: pol, Tokens: fakeTokens{"tok1": "n-01", "tok2": "n-02"}, Rec: rec,
 		Media: map[string]fs.FS{"os": fstest.MapFS{"images/vmlinuz": {Data: []byte("0123456789kernel")}, "images/initrd.img": {Data: []byte("initrd")}}},
 		IPXE:  fstest.MapFS{"snponly.efi": {Data: []byte("EFI")}}}
 	return s, s.Handler(), rec
@@ -127,15 +151,16 @@ func TestConfigOnlyToItsNode(t *testing.T) {
 	if w := do(h, "GET", "/ci/52:54:00:00:00:01/user-data", "10.1.0.77", nil, ""); w.Code != 403 {
 		t.Fatalf("other machine got %d", w.Code)
 	}
-	// After that machine fetched n-01's boot script (proxy DHCP: address from the customer's DHCP), allowed.
+	// Fetching n-01's boot script (MACs are public) binds nothing: still
+	// refused (issue 21: it used to bind the address to the node).
 	do(h, "GET", "/ipxe/52:54:00:00:00:01/boot.ipxe", "10.1.0.77", nil, "")
-	if w := do(h, "GET", "/ci/52:54:00:00:00:01/user-data", "10.1.0.77", nil, ""); w.Code != 200 {
-		t.Fatalf("bound address got %d", w.Code)
+	if w := do(h, "GET", "/ci/52:54:00:00:00:01/user-data", "10.1.0.77", nil, ""); w.Code != 403 {
+		t.Fatalf("a boot script fetch bound the stranger's address: %d", w.Code)
 	}
-	if w := do(h, "GET", "/ci/52:54:00:00:00:01/vendor-data", "10.1.0.77", nil, ""); w.Code != 404 {
+	if w := do(h, "GET", "/ci/52:54:00:00:00:01/vendor-data", "10.1.0.101", nil, ""); w.Code != 404 {
 		t.Fatalf("missing file got %d", w.Code)
 	}
-	if w := do(h, "GET", "/ci/52:54:00:00:00:01/passwd", "10.1.0.77", nil, ""); w.Code != 404 {
+	if w := do(h, "GET", "/ci/52:54:00:00:00:01/passwd", "10.1.0.101", nil, ""); w.Code != 404 {
 		t.Fatalf("unknown seed file got %d", w.Code)
 	}
 	if !strings.Contains(rec.types(), "security.config-refused") {
@@ -156,9 +181,14 @@ func TestPhoneHomeTokens(t *testing.T) {
 		{"unknown phase", "/phone-home/52:54:00:00:00:01/bogus", map[string]string{"X-Racklift-Token": "tok1"}, 400},
 		{"header token", "/phone-home/52:54:00:00:00:01/pre", map[string]string{"X-Racklift-Token": "tok1"}, 204},
 		{"query token (subiquity webhook)", "/phone-home/52:54:00:00:00:01/installer?token=tok1", nil, 204},
+		{"right token from a stranger's address", "/phone-home/52:54:00:00:00:01/error", map[string]string{"X-Racklift-Token": "tok1", "from": "10.1.0.77"}, 403},
 	}
 	for _, c := range cases {
-		if w := do(h, "POST", c.url, "10.1.0.101", c.hdr, `{"percent": 42, "detail": "x"}`); w.Code != c.code {
+		from := "10.1.0.101"
+		if f, ok := c.hdr["from"]; ok {
+			from = f
+		}
+		if w := do(h, "POST", c.url, from, c.hdr, `{"percent": 42, "detail": "x"}`); w.Code != c.code {
 			t.Errorf("%s: got %d want %d", c.name, w.Code, c.code)
 		}
 	}
@@ -176,7 +206,7 @@ func TestPhoneHomeTokens(t *testing.T) {
 			}
 		}
 	}
-	if rejected != 3 || ok != 1 {
+	if rejected != 4 || ok != 1 {
 		t.Fatalf("rejected %d ok %d: %s", rejected, ok, rec.types())
 	}
 }
@@ -212,6 +242,16 @@ func TestMediaRangeAndKernelPhase(t *testing.T) {
 	}
 	if !strings.Contains(rec.types(), "http.kernel:kernel") {
 		t.Fatalf("no kernel phase: %s", rec.types())
+	}
+	// A stranger that fetched n-01's boot script and then its kernel gets
+	// the (public) file but does not move n-01's timeline.
+	before := strings.Count(rec.types(), "http.kernel")
+	do(h, "GET", "/ipxe/52:54:00:00:00:01/boot.ipxe", "10.1.0.77", nil, "")
+	if w := do(h, "GET", "/media/os/images/vmlinuz", "10.1.0.77", nil, ""); w.Code != 200 {
+		t.Fatalf("media to a stranger: %d", w.Code)
+	}
+	if after := strings.Count(rec.types(), "http.kernel"); after != before {
+		t.Fatalf("a stranger's media fetch moved n-01's timeline: %s", rec.types())
 	}
 	b, _ := io.ReadAll(do(h, "GET", "/healthz", "127.0.0.1", nil, "").Body)
 	if !strings.Contains(string(b), `"ok":true`) {

@@ -78,6 +78,10 @@ type Server struct {
 	Extra fs.FS
 	// Rec receives the transfer events. Default: none are recorded.
 	Rec Recorder
+	// NodeOf names the plan node of a MAC (the MAC the client put in the
+	// file name), so transfer events land in that node's timeline.
+	// Default: events carry the MAC only.
+	NodeOf func(mac string) (node string, ok bool)
 	// Log receives one line per transfer outcome and details of refused
 	// requests. Default: discard.
 	Log *slog.Logger
@@ -397,6 +401,11 @@ func (h *handler) remove(k clientKey, i int) {
 func (h *handler) record(ev events.Event) {
 	if h.cfg.Rec == nil {
 		return
+	}
+	if ev.Node == "" && ev.MAC != "" && h.cfg.NodeOf != nil {
+		if node, ok := h.cfg.NodeOf(ev.MAC); ok {
+			ev.Node = node
+		}
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(h.ctx), recordTimeout)
 	defer cancel()

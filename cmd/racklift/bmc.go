@@ -1,22 +1,12 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
-	"io"
-	"os"
 	"slices"
-	"sort"
 	"strings"
-	"sync"
-	"text/tabwriter"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/racklift/racklift/provision/bmc"
 	"github.com/racklift/racklift/provision/plan"
@@ -55,32 +45,6 @@ passwords come from the secrets file or RACKLIFT_SECRET_<NAME> only.
 Exit status: 0 all selected nodes ok (or skipped), 1 some node failed,
 2 usage error or confirmation refused.
 `
-
-// bmcDeps is what the bmc commands take from outside, so tests can replace
-// the BMCs and the terminal.
-type bmcDeps struct {
-	// factory makes the function that creates one Controller per node.
-	factory func(bmc.Options) func(bmc.Target) bmc.Controller
-	// stdin is read for the interactive confirmation.
-	stdin io.Reader
-	// isTerminal reports whether a reader or writer is a terminal.
-	isTerminal func(any) bool
-}
-
-// defaultBMCDeps talks to real BMCs through bmclib and uses the process's stdin.
-func defaultBMCDeps() bmcDeps {
-	return bmcDeps{factory: bmc.BMCLibFactory, stdin: os.Stdin, isTerminal: bmcFileIsTerminal}
-}
-
-// bmcFileIsTerminal reports whether v is an *os.File open on a terminal.
-func bmcFileIsTerminal(v any) bool {
-	f, ok := v.(*os.File)
-	if !ok || f == nil {
-		return false
-	}
-	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
-	return err == nil
-}
 
 func runBMC(ctx context.Context, args []string, e *env) int {
 	return runBMCWith(ctx, args, e, defaultBMCDeps())
@@ -170,16 +134,6 @@ func (c *bmcCmd) main(ctx context.Context, args []string) int {
 	if !ok {
 		return code
 	}
-	// Selecting nodes and confirming are never taken from the environment:
-	// a stray RACKLIFT_ALL or RACKLIFT_YES must not power off a site.
-	onCmdLine := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { onCmdLine[f.Name] = true })
-	c.all = c.all && onCmdLine["all"]
-	c.yes = c.yes && onCmdLine["yes"]
-	if !onCmdLine["role"] {
-		c.role = ""
-	}
-
 	if code, ok := c.checkArgs(&pos); !ok {
 		return code
 	}
@@ -196,7 +150,15 @@ func (c *bmcCmd) main(ctx context.Context, args []string) int {
 		return exitFailed
 	}
 	c.p = p
-	nodes, err := bmcSelectNodes(p, pos, c.role, c.all)
+	sel := plan.Selection{All: c.all, Nodes: pos}
+	if c.role != "" {
+		roles, err := plan.ParseRoles(c.role)
+		if err != nil {
+			return c.usageErr("--role: %v", err)
+		}
+		sel.Roles = roles
+	}
+	nodes, err := p.Select(sel)
 	if err != nil {
 		return c.usageErr("%v", err)
 	}
@@ -247,71 +209,6 @@ func (c *bmcCmd) checkArgs(pos *[]string) (int, bool) {
 	return 0, true
 }
 
-// bmcSelectNodes picks the nodes named, or with one of the roles, or all of
-// them; exactly one way of selecting must be used.
-func bmcSelectNodes(p *plan.Plan, names []string, role string, all bool) ([]*plan.Node, error) {
-	ways := 0
-	for _, used := range []bool{len(names) > 0, role != "", all} {
-		if used {
-			ways++
-		}
-	}
-	switch {
-	case ways == 0:
-		return nil, errors.New("select nodes: name them, or use --role ROLE, or --all for every node")
-	case ways > 1:
-		return nil, errors.New("select nodes one way only: by name, by --role, or --all")
-	case all:
-		return slices.Clone(p.Nodes), nil
-	case role != "":
-		var roles []plan.Role
-		for _, r := range strings.Split(role, ",") {
-			r = strings.TrimSpace(r)
-			if !slices.Contains(plan.AllRoles(), plan.Role(r)) {
-				return nil, fmt.Errorf("unknown role %q (roles: %s)", r, bmcRoleList())
-			}
-			roles = append(roles, plan.Role(r))
-		}
-		var out []*plan.Node
-		for _, n := range p.Nodes {
-			if slices.ContainsFunc(roles, n.Has) {
-				out = append(out, n)
-			}
-		}
-		if len(out) == 0 {
-			return nil, fmt.Errorf("no node in the plan has role %s", role)
-		}
-		return out, nil
-	}
-	var out []*plan.Node
-	var unknown []string
-	seen := map[string]bool{}
-	for _, name := range names {
-		if seen[name] {
-			continue
-		}
-		seen[name] = true
-		n, ok := p.NodeByName(name)
-		if !ok {
-			unknown = append(unknown, name)
-			continue
-		}
-		out = append(out, n)
-	}
-	if len(unknown) > 0 {
-		return nil, fmt.Errorf("no node named %s in the plan", strings.Join(unknown, ", "))
-	}
-	return out, nil
-}
-
-func bmcRoleList() string {
-	var s []string
-	for _, r := range plan.AllRoles() {
-		s = append(s, string(r))
-	}
-	return strings.Join(s, ", ")
-}
-
 // bmcValue is what one node's operation found.
 type bmcValue struct {
 	Power     string
@@ -324,66 +221,11 @@ type bmcValue struct {
 // bmcNodeOp is a bmc command's work on one node.
 type bmcNodeOp func(ctx context.Context, n *plan.Node, c bmc.Controller) (*bmcValue, error)
 
-// bmcNodeController gives a Controller its plan node and bounds every call
-// (Close excepted: sessions are always ended) by the node's deadline,
-// which starts at the first call.
+// bmcNodeController gives a Controller its plan node; its calls are
+// bounded by the node's --timeout (bmc.WithDeadline).
 type bmcNodeController struct {
 	bmc.Controller
-	node     *plan.Node
-	timeout  time.Duration
-	deadline time.Time
-}
-
-func (c *bmcNodeController) bound(ctx context.Context) (context.Context, context.CancelFunc) {
-	if c.timeout <= 0 {
-		return ctx, func() {}
-	}
-	if c.deadline.IsZero() {
-		c.deadline = time.Now().Add(c.timeout)
-	}
-	return context.WithDeadline(ctx, c.deadline)
-}
-
-func (c *bmcNodeController) Open(ctx context.Context) error {
-	ctx, cancel := c.bound(ctx)
-	defer cancel()
-	return c.Controller.Open(ctx)
-}
-
-func (c *bmcNodeController) PowerState(ctx context.Context) (string, error) {
-	ctx, cancel := c.bound(ctx)
-	defer cancel()
-	return c.Controller.PowerState(ctx)
-}
-
-func (c *bmcNodeController) Power(ctx context.Context, a bmc.PowerAction) error {
-	ctx, cancel := c.bound(ctx)
-	defer cancel()
-	return c.Controller.Power(ctx, a)
-}
-
-func (c *bmcNodeController) SetBootDevice(ctx context.Context, d bmc.BootDevice, o bmc.BootOptions) error {
-	ctx, cancel := c.bound(ctx)
-	defer cancel()
-	return c.Controller.SetBootDevice(ctx, d, o)
-}
-
-func (c *bmcNodeController) BIOS(ctx context.Context) (map[string]string, error) {
-	ctx, cancel := c.bound(ctx)
-	defer cancel()
-	return c.Controller.BIOS(ctx)
-}
-
-func (c *bmcNodeController) SetBIOS(ctx context.Context, attrs map[string]string) error {
-	ctx, cancel := c.bound(ctx)
-	defer cancel()
-	return c.Controller.SetBIOS(ctx, attrs)
-}
-
-func (c *bmcNodeController) Inventory(ctx context.Context) (bmc.Inventory, error) {
-	ctx, cancel := c.bound(ctx)
-	defer cancel()
-	return c.Controller.Inventory(ctx)
+	node *plan.Node
 }
 
 // bmcResult is one selected node's outcome.
@@ -421,28 +263,6 @@ func bmcAddr(b *plan.BMC) string {
 	return fmt.Sprintf("%s %s:%d", b.Driver, b.Address, b.Port)
 }
 
-// bmcTarget builds a node's bmc.Target, with its password from secrets.
-func bmcTarget(n *plan.Node, secrets *plan.Secrets) (bmc.Target, error) {
-	b := n.BMC
-	d, err := bmc.ParseDriver(b.Driver)
-	if err != nil {
-		return bmc.Target{}, err
-	}
-	t := bmc.Target{Node: n.Name, Address: b.Address, Driver: d, User: b.User, TLSVerify: b.TLSVerify}
-	if d != bmc.DriverAuto {
-		// The plan fills in 623/443; with driver auto every protocol uses
-		// its own default port and Target.Validate refuses one.
-		t.Port = b.Port
-	}
-	pw, ok := secrets.Lookup(b.PasswordSecret)
-	if !ok || pw == "" {
-		return t, fmt.Errorf("BMC password secret %q is not set: put it in the secrets file (--secrets) or in %s: %w",
-			b.PasswordSecret, plan.EnvName(b.PasswordSecret), bmc.ErrInvalid)
-	}
-	t.Password = pw
-	return t, t.Validate()
-}
-
 // destructive reports whether the command takes machines down.
 func (c *bmcCmd) destructive() bool {
 	return c.name == "power" && c.action != string(bmc.PowerOn)
@@ -465,7 +285,7 @@ func (c *bmcCmd) execute(ctx context.Context, nodes []*plan.Node, secrets *plan.
 			r.skipped = "no BMC in the plan"
 			continue
 		}
-		t, err := bmcTarget(n, secrets)
+		t, err := bmc.TargetFor(n, secrets)
 		if t.Password != "" {
 			c.secrets = append(c.secrets, t.Password)
 		}
@@ -496,7 +316,7 @@ func (c *bmcCmd) execute(ctx context.Context, nodes []*plan.Node, secrets *plan.
 	}
 	newCtl := c.deps.factory(opts)
 	factory := func(t bmc.Target) bmc.Controller {
-		return &bmcNodeController{Controller: newCtl(t), node: byName[t.Node], timeout: c.timeout}
+		return &bmcNodeController{Controller: bmc.WithDeadline(newCtl(t), c.timeout), node: byName[t.Node]}
 	}
 	fn := func(ctx context.Context, ctl bmc.Controller) (*bmcValue, error) {
 		nc, ok := ctl.(*bmcNodeController)
@@ -539,590 +359,4 @@ func (c *bmcCmd) execute(ctx context.Context, nodes []*plan.Node, secrets *plan.
 		return exitFailed
 	}
 	return exitOK
-}
-
-// confirm asks for the cluster name before taking several machines down.
-func (c *bmcCmd) confirm(targets []bmc.Target) (int, bool) {
-	e := c.e
-	names := make([]string, len(targets))
-	for i, t := range targets {
-		names[i] = t.Node
-	}
-	list := strings.Join(names, ", ")
-	if len(names) > 10 {
-		list = strings.Join(names[:10], ", ") + fmt.Sprintf(", ... (%d more)", len(names)-10)
-	}
-	if !c.deps.isTerminal(c.deps.stdin) {
-		fmt.Fprintf(e.stderr, "racklift bmc: refusing to power %s %d nodes without confirmation (%s).\n"+
-			"Add --yes to confirm, or run in a terminal to be asked.\n", c.action, len(names), list)
-		return exitUsage, false
-	}
-	fmt.Fprintf(e.stderr, "This will power %s %d nodes of cluster %q: %s\nType the cluster name to continue: ",
-		c.action, len(names), c.p.Cluster.Name, list)
-	line, err := bufio.NewReader(c.deps.stdin).ReadString('\n')
-	if strings.TrimSpace(line) != c.p.Cluster.Name || (err != nil && line == "") {
-		fmt.Fprintf(e.stderr, "\nracklift bmc: confirmation did not match %q; nothing was done\n", c.p.Cluster.Name)
-		return exitUsage, false
-	}
-	return 0, true
-}
-
-// bmcBaseline turns a node's plan BIOS section into a bmc.Baseline.
-func bmcBaseline(n *plan.Node) bmc.Baseline {
-	return bmc.Baseline{
-		BootMode:       n.BIOS.BootMode,
-		PXENIC:         n.BIOS.PXENIC,
-		Virtualization: n.BIOS.Virtualization,
-		Attributes:     n.BIOS.Attributes,
-	}
-}
-
-// op returns the per-node operation of the command.
-func (c *bmcCmd) op() (bmcNodeOp, int, bool) {
-	readPower := func(ctx context.Context, ctl bmc.Controller, v *bmcValue) {
-		st, err := ctl.PowerState(ctx)
-		if err != nil {
-			v.Power = "?"
-			v.Notes = append(v.Notes, "power state unknown: "+bmc.Kind(err).String())
-			return
-		}
-		v.Power = st
-	}
-	switch c.name {
-	case "status":
-		return func(ctx context.Context, _ *plan.Node, ctl bmc.Controller) (*bmcValue, error) {
-			st, err := ctl.PowerState(ctx)
-			if err != nil {
-				return nil, err
-			}
-			v := &bmcValue{Power: st}
-			inv, err := ctl.Inventory(ctx)
-			if err != nil {
-				v.Notes = append(v.Notes, "no inventory: "+bmc.Kind(err).String())
-			} else {
-				v.Inventory = &inv
-			}
-			return v, nil
-		}, 0, true
-	case "power":
-		action := bmc.PowerAction(c.action)
-		if err := action.Validate(); err != nil {
-			return nil, c.usageErr("%v", err), false
-		}
-		return func(ctx context.Context, _ *plan.Node, ctl bmc.Controller) (*bmcValue, error) {
-			if err := ctl.Power(ctx, action); err != nil {
-				return nil, err
-			}
-			v := &bmcValue{}
-			readPower(ctx, ctl, v)
-			return v, nil
-		}, 0, true
-	case "bootdev":
-		dev := bmc.BootDevice(c.action)
-		if err := dev.Validate(); err != nil {
-			return nil, c.usageErr("%v", err), false
-		}
-		return func(ctx context.Context, n *plan.Node, ctl bmc.Controller) (*bmcValue, error) {
-			return &bmcValue{}, ctl.SetBootDevice(ctx, dev, c.bootOptions(n))
-		}, 0, true
-	case "bios":
-		switch {
-		case c.dryRun:
-			return func(ctx context.Context, n *plan.Node, ctl bmc.Controller) (*bmcValue, error) {
-				d, err := bmc.PlanBaseline(ctx, ctl, bmcBaseline(n))
-				return &bmcValue{Diff: &d}, err
-			}, 0, true
-		case c.action == "show":
-			return func(ctx context.Context, _ *plan.Node, ctl bmc.Controller) (*bmcValue, error) {
-				attrs, err := ctl.BIOS(ctx)
-				if err != nil {
-					return nil, err
-				}
-				return &bmcValue{BIOS: attrs}, nil
-			}, 0, true
-		default:
-			return func(ctx context.Context, n *plan.Node, ctl bmc.Controller) (*bmcValue, error) {
-				d, err := bmc.ApplyBaseline(ctx, ctl, bmcBaseline(n))
-				v := &bmcValue{Diff: &d}
-				if err != nil {
-					return v, err
-				}
-				var bad []string
-				for _, en := range d.Entries {
-					if en.Status == bmc.StatusMismatch || en.Status == bmc.StatusFailed {
-						bad = append(bad, fmt.Sprintf("%s=%q (want %q)", en.Attribute, en.Got, en.Want))
-					}
-				}
-				if len(bad) > 0 {
-					return v, &bmc.Error{Node: n.Name, Op: "apply bios baseline", Kind: bmc.KindBMC,
-						Err: fmt.Errorf("read back differs from the baseline: %s", strings.Join(bad, ", "))}
-				}
-				if d.NeedsReset() {
-					v.Notes = append(v.Notes, "changes take effect at the next reset; run 'bmc bios apply' again after it to confirm")
-				}
-				return v, nil
-			}, 0, true
-		}
-	case "inventory":
-		return func(ctx context.Context, _ *plan.Node, ctl bmc.Controller) (*bmcValue, error) {
-			inv, err := ctl.Inventory(ctx)
-			if err != nil {
-				return nil, err
-			}
-			return &bmcValue{Inventory: &inv}, nil
-		}, 0, true
-	}
-	return nil, c.usageErr("unknown subcommand"), false
-}
-
-// bootOptions is what bootdev asks of a node: once unless --persistent,
-// UEFI per --efi/--legacy or else the node's plan boot mode.
-func (c *bmcCmd) bootOptions(n *plan.Node) bmc.BootOptions {
-	efi := n.BIOS.UEFI()
-	switch {
-	case c.efi:
-		efi = true
-	case c.legacy:
-		efi = false
-	}
-	return bmc.BootOptions{Persistent: c.persistent, EFI: efi}
-}
-
-// redact removes every BMC password in use from s.
-func (c *bmcCmd) redact(s string) string {
-	for _, pw := range c.secrets {
-		if pw != "" {
-			s = strings.ReplaceAll(s, pw, "[redacted]")
-		}
-	}
-	return s
-}
-
-// reason is a node's failure (or skip) reason on one line, without the
-// "bmc NODE: " prefix bmc errors carry and without passwords.
-func (c *bmcCmd) reason(r *bmcResult) string {
-	if r.skipped != "" {
-		return r.skipped
-	}
-	if r.err == nil {
-		return ""
-	}
-	msg := strings.Join(strings.Fields(r.err.Error()), " ")
-	msg = strings.Replace(msg, "bmc "+r.node.Name+": ", "", 1)
-	return c.redact(msg)
-}
-
-// notes are a node's remarks (close errors included), passwords removed.
-func (c *bmcCmd) notes(r *bmcResult) []string {
-	var out []string
-	if r.value != nil {
-		out = append(out, r.value.Notes...)
-	}
-	if r.closeErr != nil {
-		out = append(out, "session close failed: "+strings.Join(strings.Fields(r.closeErr.Error()), " "))
-	}
-	for i := range out {
-		out[i] = c.redact(out[i])
-	}
-	return out
-}
-
-func bmcDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
-}
-
-func bmcTook(r *bmcResult) string {
-	if r.started.IsZero() {
-		return "-"
-	}
-	return r.duration.Round(10 * time.Millisecond).String()
-}
-
-// result is the RESULT column.
-func (c *bmcCmd) result(r *bmcResult) string {
-	switch r.status() {
-	case "failed":
-		return "failed (" + r.kind.String() + ")"
-	case "skipped":
-		return "skipped (" + r.skipped + ")"
-	}
-	return "ok"
-}
-
-func (c *bmcCmd) writeText(w io.Writer, results []*bmcResult) error {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	row := func(cols ...string) { fmt.Fprintln(tw, strings.Join(cols, "\t")) }
-	switch {
-	case c.name == "status":
-		row("NODE", "BMC", "REACHABLE", "CREDENTIALS", "POWER", "PROVIDER", "MODEL/SERIAL", "TOOK")
-		for _, r := range results {
-			reach, creds := bmcReachability(r)
-			power, model := "-", "-"
-			if r.value != nil {
-				power = bmcDash(r.value.Power)
-				if inv := r.value.Inventory; inv != nil && (inv.Model != "" || inv.Serial != "") {
-					model = bmcDash(inv.Model) + "/" + bmcDash(inv.Serial)
-				}
-			}
-			row(r.node.Name, r.addr, reach, creds, power, bmcDash(r.provider), model, bmcTook(r))
-		}
-	case c.name == "power":
-		row("NODE", "BMC", "ACTION", "POWER", "PROVIDER", "RESULT", "TOOK")
-		for _, r := range results {
-			power := "-"
-			if r.value != nil {
-				power = bmcDash(r.value.Power)
-			}
-			row(r.node.Name, r.addr, c.action, power, bmcDash(r.provider), c.result(r), bmcTook(r))
-		}
-	case c.name == "bootdev":
-		row("NODE", "BMC", "DEVICE", "MODE", "BOOT", "PROVIDER", "RESULT", "TOOK")
-		for _, r := range results {
-			o := c.bootOptions(r.node)
-			mode, boot := "legacy", "once"
-			if o.EFI {
-				mode = "uefi"
-			}
-			if o.Persistent {
-				boot = "persistent"
-			}
-			row(r.node.Name, r.addr, c.action, mode, boot, bmcDash(r.provider), c.result(r), bmcTook(r))
-		}
-	case c.name == "inventory":
-		row("NODE", "VENDOR", "MODEL", "SERIAL", "BMC FW", "BIOS", "MACS", "PROVIDER", "RESULT", "TOOK")
-		for _, r := range results {
-			inv := bmc.Inventory{}
-			if r.value != nil && r.value.Inventory != nil {
-				inv = *r.value.Inventory
-			}
-			row(r.node.Name, bmcDash(inv.Vendor), bmcDash(inv.Model), bmcDash(inv.Serial), bmcDash(inv.BMCFirmware),
-				bmcDash(inv.BIOSVersion), bmcDash(strings.Join(inv.MACs, ",")), bmcDash(r.provider), c.result(r), bmcTook(r))
-		}
-	case c.name == "bios" && c.action == "show" && !c.dryRun:
-		row("NODE", "ATTRIBUTE", "VALUE")
-		for _, r := range results {
-			if r.value == nil {
-				continue
-			}
-			names := make([]string, 0, len(r.value.BIOS))
-			for k := range r.value.BIOS {
-				names = append(names, k)
-			}
-			sort.Strings(names)
-			for _, k := range names {
-				row(r.node.Name, k, bmcDash(r.value.BIOS[k]))
-			}
-		}
-	default: // bios diff: show --dry-run, apply [--dry-run]
-		row("NODE", "FAMILY", "SETTING", "ATTRIBUTE", "BEFORE", "WANT", "GOT", "STATUS", "NOTE")
-		for _, r := range results {
-			if r.value == nil || r.value.Diff == nil {
-				continue
-			}
-			d := r.value.Diff
-			for _, en := range d.Entries {
-				row(r.node.Name, bmcDash(d.Family), en.Setting, bmcDash(en.Attribute), bmcDash(en.Before), bmcDash(en.Want),
-					bmcDash(en.Got), string(en.Status), bmcDash(en.Note))
-			}
-		}
-	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	for _, r := range results {
-		for _, n := range c.notes(r) {
-			if _, err := fmt.Fprintf(w, "note: %s: %s\n", r.node.Name, n); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-// bmcReachability is the status table's REACHABLE and CREDENTIALS columns.
-func bmcReachability(r *bmcResult) (reach, creds string) {
-	switch {
-	case r.skipped != "":
-		return "-", "-"
-	case r.err == nil:
-		return "yes", "yes"
-	}
-	switch r.kind {
-	case bmc.KindUnreachable, bmc.KindTimeout:
-		return "no", "?"
-	case bmc.KindAuth:
-		return "yes", "no"
-	case bmc.KindInvalid, bmc.KindCanceled:
-		return "?", "?"
-	}
-	if r.provider != "" { // opened, failed later
-		return "yes", "yes"
-	}
-	return "yes", "?"
-}
-
-// writeSummary prints "N ok, M failed" and the failed nodes; it returns M.
-func (c *bmcCmd) writeSummary(w io.Writer, results []*bmcResult) int {
-	var ok, failed, skipped int
-	for _, r := range results {
-		switch r.status() {
-		case "ok":
-			ok++
-		case "failed":
-			failed++
-		default:
-			skipped++
-		}
-	}
-	fmt.Fprintf(w, "\n%d ok, %d failed", ok, failed)
-	if skipped > 0 {
-		fmt.Fprintf(w, ", %d skipped (no BMC)", skipped)
-	}
-	fmt.Fprintln(w)
-	if failed > 0 {
-		fmt.Fprintln(w, "failed:")
-		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		for _, r := range results {
-			if r.status() == "failed" {
-				fmt.Fprintf(tw, "  %s\t%s\t%s\n", r.node.Name, r.kind, c.reason(r))
-			}
-		}
-		_ = tw.Flush()
-	}
-	return failed
-}
-
-// JSON output.
-
-type bmcJSON struct {
-	Command string         `json:"command"`
-	Action  string         `json:"action,omitempty"`
-	Cluster string         `json:"cluster"`
-	Nodes   []bmcNodeJSON  `json:"nodes"`
-	Summary bmcSummaryJSON `json:"summary"`
-}
-
-type bmcSummaryJSON struct {
-	OK      int `json:"ok"`
-	Failed  int `json:"failed"`
-	Skipped int `json:"skipped"`
-}
-
-type bmcNodeJSON struct {
-	Node          string            `json:"node"`
-	BMC           string            `json:"bmc"`
-	Status        string            `json:"status"` // ok, failed, skipped
-	Kind          string            `json:"kind,omitempty"`
-	Reason        string            `json:"reason,omitempty"`
-	Provider      string            `json:"provider,omitempty"`
-	Started       *time.Time        `json:"started,omitempty"`
-	DurationMS    float64           `json:"duration_ms"`
-	Reachable     *bool             `json:"reachable,omitempty"`
-	CredentialsOK *bool             `json:"credentials_ok,omitempty"`
-	Power         string            `json:"power,omitempty"`
-	Boot          *bmcBootJSON      `json:"boot,omitempty"`
-	Inventory     *bmcInventoryJSON `json:"inventory,omitempty"`
-	BIOS          map[string]string `json:"bios,omitempty"`
-	Diff          *bmcDiffJSON      `json:"diff,omitempty"`
-	Notes         []string          `json:"notes,omitempty"`
-}
-
-type bmcBootJSON struct {
-	Device     string `json:"device"`
-	EFI        bool   `json:"efi"`
-	Persistent bool   `json:"persistent"`
-}
-
-type bmcInventoryJSON struct {
-	Vendor      string   `json:"vendor,omitempty"`
-	Model       string   `json:"model,omitempty"`
-	Serial      string   `json:"serial,omitempty"`
-	BMCFirmware string   `json:"bmc_firmware,omitempty"`
-	BIOSVersion string   `json:"bios_version,omitempty"`
-	MACs        []string `json:"macs,omitempty"`
-}
-
-type bmcDiffJSON struct {
-	Family     string             `json:"family"`
-	Converged  bool               `json:"converged"`
-	NeedsReset bool               `json:"needs_reset"`
-	Entries    []bmcDiffEntryJSON `json:"entries"`
-}
-
-type bmcDiffEntryJSON struct {
-	Setting   string `json:"setting"`
-	Attribute string `json:"attribute,omitempty"`
-	Want      string `json:"want"`
-	Before    string `json:"before,omitempty"`
-	Got       string `json:"got,omitempty"`
-	Status    string `json:"status"`
-	Note      string `json:"note,omitempty"`
-}
-
-func (c *bmcCmd) writeJSON(w io.Writer, results []*bmcResult) error {
-	out := bmcJSON{Command: c.name, Action: c.action, Cluster: c.p.Cluster.Name, Nodes: []bmcNodeJSON{}}
-	for _, r := range results {
-		j := bmcNodeJSON{
-			Node:       r.node.Name,
-			BMC:        r.addr,
-			Status:     r.status(),
-			Reason:     c.reason(r),
-			Provider:   c.redact(r.provider),
-			DurationMS: float64(r.duration) / float64(time.Millisecond),
-			Notes:      c.notes(r),
-		}
-		switch j.Status {
-		case "ok":
-			out.Summary.OK++
-		case "failed":
-			out.Summary.Failed++
-			j.Kind = r.kind.String()
-		default:
-			out.Summary.Skipped++
-		}
-		if !r.started.IsZero() {
-			s := r.started
-			j.Started = &s
-		}
-		if c.name == "status" && r.skipped == "" {
-			reach, creds := bmcReachability(r)
-			if reach != "?" {
-				b := reach == "yes"
-				j.Reachable = &b
-			}
-			if creds != "?" {
-				b := creds == "yes"
-				j.CredentialsOK = &b
-			}
-		}
-		if c.name == "bootdev" && r.skipped == "" {
-			o := c.bootOptions(r.node)
-			j.Boot = &bmcBootJSON{Device: c.action, EFI: o.EFI, Persistent: o.Persistent}
-		}
-		if v := r.value; v != nil {
-			j.Power = v.Power
-			j.BIOS = v.BIOS
-			if inv := v.Inventory; inv != nil {
-				j.Inventory = &bmcInventoryJSON{Vendor: inv.Vendor, Model: inv.Model, Serial: inv.Serial,
-					BMCFirmware: inv.BMCFirmware, BIOSVersion: inv.BIOSVersion, MACs: inv.MACs}
-			}
-			if d := v.Diff; d != nil {
-				dj := &bmcDiffJSON{Family: d.Family, Converged: d.Converged(), NeedsReset: d.NeedsReset(), Entries: []bmcDiffEntryJSON{}}
-				for _, en := range d.Entries {
-					dj.Entries = append(dj.Entries, bmcDiffEntryJSON{Setting: en.Setting, Attribute: en.Attribute, Want: en.Want,
-						Before: en.Before, Got: en.Got, Status: string(en.Status), Note: en.Note})
-				}
-				j.Diff = dj
-			}
-		}
-		out.Nodes = append(out.Nodes, j)
-	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(out)
-}
-
-// bmcProgress shows nodes finishing on stderr: a redrawn bar on a terminal,
-// otherwise one line per node.
-type bmcProgress struct {
-	mu      sync.Mutex
-	w       io.Writer
-	tty     bool
-	reason  func(*bmcResult) string
-	total   int
-	done    int
-	ok      int
-	failed  int
-	skipped int
-	start   time.Time
-	quit    chan struct{}
-	wg      sync.WaitGroup
-	stopped bool
-}
-
-func newBMCProgress(w io.Writer, tty bool, total int, reason func(*bmcResult) string) *bmcProgress {
-	p := &bmcProgress{w: w, tty: tty, total: total, reason: reason, start: time.Now(), quit: make(chan struct{})}
-	if tty && total > 0 {
-		p.wg.Add(1)
-		go func() {
-			defer p.wg.Done()
-			tick := time.NewTicker(500 * time.Millisecond)
-			defer tick.Stop()
-			for {
-				select {
-				case <-p.quit:
-					return
-				case <-tick.C:
-					p.mu.Lock()
-					p.draw()
-					p.mu.Unlock()
-				}
-			}
-		}()
-	}
-	return p
-}
-
-const bmcBarWidth = 30
-
-// draw redraws the bar; p.mu is held.
-func (p *bmcProgress) draw() {
-	if p.stopped {
-		return
-	}
-	filled := 0
-	if p.total > 0 {
-		filled = p.done * bmcBarWidth / p.total
-	}
-	bar := strings.Repeat("#", filled) + strings.Repeat(".", bmcBarWidth-filled)
-	fmt.Fprintf(p.w, "\r\x1b[K[%s] %d/%d nodes  %d ok  %d failed  %s", bar, p.done, p.total, p.ok, p.failed,
-		time.Since(p.start).Round(100*time.Millisecond))
-}
-
-// finished records one node's end.
-func (p *bmcProgress) finished(r *bmcResult) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.done++
-	switch r.status() {
-	case "ok":
-		p.ok++
-	case "failed":
-		p.failed++
-	default:
-		p.skipped++
-	}
-	if p.tty {
-		p.draw()
-		return
-	}
-	in := " (not started)"
-	if !r.started.IsZero() {
-		in = " in " + bmcTook(r)
-	}
-	var msg string
-	switch r.status() {
-	case "ok":
-		msg = "ok" + in
-	case "failed":
-		msg = fmt.Sprintf("failed (%s)%s: %s", r.kind, in, p.reason(r))
-	default:
-		msg = "skipped: " + p.reason(r)
-	}
-	fmt.Fprintf(p.w, "racklift bmc: [%d/%d] %s %s\n", p.done, p.total, r.node.Name, msg)
-}
-
-// stop ends the ticker and clears the bar.
-func (p *bmcProgress) stop() {
-	close(p.quit)
-	p.wg.Wait()
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.tty && p.total > 0 && !p.stopped {
-		fmt.Fprint(p.w, "\r\x1b[K")
-	}
-	p.stopped = true
 }

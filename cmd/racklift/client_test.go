@@ -20,14 +20,14 @@ type fakeControl struct {
 	calls []string
 }
 
-func (f *fakeControl) StartRun(ctx context.Context, sel webui.Selection) (events.Run, error) {
+func (f *fakeControl) StartRun(ctx context.Context, sel plan.Selection, _ int, _ time.Duration) (events.Run, error) {
 	f.mu.Lock()
 	f.calls = append(f.calls, "run")
 	f.mu.Unlock()
 	if len(sel.Nodes) == 1 && sel.Nodes[0] == "busy" {
 		return events.Run{}, errors.New("a run is already active")
 	}
-	return f.store.StartRun(ctx, map[string][]string{"nodes": {"lab-01", "lab-02"}}, sel)
+	return f.store.StartRun(ctx, map[string][]string{"nodes": {"lab-01", "lab-02"}}, map[string]any{"roles": sel.Roles})
 }
 func (f *fakeControl) StopRun(context.Context) error { return nil }
 func (f *fakeControl) Reinstall(_ context.Context, n string) error {
@@ -48,7 +48,7 @@ func startAPI(t *testing.T, token string) (*httptest.Server, *events.Store, *fak
 	}
 	t.Cleanup(func() { store.Close() })
 	fc := &fakeControl{store: store}
-	api := &webui.API{Plan: data, Store: store, Control: fc, Token: token, Heartbeat: 50 * time.Millisecond}
+	api := &webui.API{Plan: data, Store: store, Control: fc, Token: token, TokenRequired: token != "", Heartbeat: 50 * time.Millisecond}
 	srv := httptest.NewServer(api.Handler())
 	t.Cleanup(srv.Close)
 	return srv, store, fc
@@ -110,6 +110,11 @@ func TestStatusWatchEndsWhenNodesDone(t *testing.T) {
 		for _, n := range []string{"lab-01", "lab-02", "lab-03"} {
 			_, _ = store.Record(ctx, events.Event{Node: n, Source: events.SourceInstaller, Type: "install.ready", Phase: events.PhaseReady, Percent: 100})
 		}
+		// Ready is not the end: the watch goes on until each is verified.
+		time.Sleep(300 * time.Millisecond)
+		for _, n := range []string{"lab-01", "lab-02", "lab-03"} {
+			_, _ = store.Record(ctx, events.Event{Node: n, Source: events.SourceOrchestrator, Type: "verify.ok", Phase: events.PhaseVerified, Percent: -1})
+		}
 	}()
 	c := &apiFlags{server: srv.URL}
 	var out syncBuffer
@@ -117,7 +122,7 @@ func TestStatusWatchEndsWhenNodesDone(t *testing.T) {
 	if code := watchStatus(ctx, c.client(), e, nil, true); code != exitOK {
 		t.Fatalf("watch exit %d:\n%s", code, out.String())
 	}
-	if !strings.Contains(out.String(), "3 nodes: ready 3") {
+	if !strings.Contains(out.String(), "3 nodes: verified 3") {
 		t.Fatal(out.String())
 	}
 }

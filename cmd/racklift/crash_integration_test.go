@@ -206,7 +206,7 @@ func TestCrashRecovery(t *testing.T) {
 	t.Cleanup(func() { srv.kill() })
 
 	// Start the run through the admin API, as `racklift install --all` does.
-	c := (&apiFlags{server: "http://" + adminAddr}).client()
+	c := (&apiFlags{server: "http://" + adminAddr, stateDir: state}).client()
 	var run events.Run
 	if err := c.do(context.Background(), http.MethodPost, "/api/v1/runs", map[string]bool{"all": true}, &run); err != nil {
 		t.Fatal(err)

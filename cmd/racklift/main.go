@@ -35,11 +35,46 @@ type env struct {
 }
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signalContext(context.Background())
 	e := &env{stdout: os.Stdout, stderr: os.Stderr, lookupEnv: os.LookupEnv}
 	code := run(ctx, os.Args[1:], e)
 	stop()
 	os.Exit(code)
+}
+
+// signalContext is cancelled on SIGINT or SIGTERM, with the signal as its
+// cause (context.Cause), so a long-running command can say why it stopped.
+// Signals after the first are ignored until stop is called; stop restores
+// the default handling.
+func signalContext(parent context.Context) (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(parent)
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		select {
+		case s := <-ch:
+			cancel(fmt.Errorf("%w: %s", errSignal, signalName(s)))
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, func() {
+		signal.Stop(ch)
+		cancel(nil)
+	}
+}
+
+// errSignal is the cause of a context cancelled by a signal.
+var errSignal = errors.New("received signal")
+
+// signalName is SIGTERM, SIGINT, ... for the usual signals.
+func signalName(s os.Signal) string {
+	switch s {
+	case os.Interrupt:
+		return "SIGINT"
+	case syscall.SIGTERM:
+		return "SIGTERM"
+	}
+	return s.String()
 }
 
 const usage = `racklift - install a highly available OpenStack + Ceph cluster from one plan
@@ -53,18 +88,20 @@ Usage:
                  [--state-dir DIR] [--media NAME=PATH ...] [--admin-listen ADDR]
   racklift install [--all | --role ROLE | NODE...] [--parallel N] [--stagger D] [--watch]
   racklift reinstall NODE --yes
-  racklift status [--watch] [NODE...]
+  racklift status [--watch] [--json] [NODE...]
   racklift bmc status|inventory NODE...|--role R|--all --plan FILE [--secrets FILE]
   racklift bmc power on|off|soft|cycle|reset NODE...|--role R|--all --plan FILE [--yes]
   racklift bmc bootdev pxe|disk|bios|cdrom NODE... [--persistent] [--efi|--legacy]
   racklift bmc bios show|apply NODE... [--dry-run]
       (every bmc command: --plan --secrets --parallel N --stagger D --timeout D --json)
+  racklift handoff --plan FILE -o DIR [--state-dir DIR] [--allow-unverified]
   racklift image import NAME FILE | list | show NAME [--json] | rm NAME  [--state-dir DIR]
   racklift demo
   racklift version
 
 Every flag can also be set as RACKLIFT_<FLAG> in the environment
-(e.g. RACKLIFT_SECRETS=/etc/racklift/secrets.yaml).
+(e.g. RACKLIFT_SECRETS=/etc/racklift/secrets.yaml), except --yes, --all,
+--role, --force, --persistent and --allow-unverified, which must be typed.
 Run 'racklift COMMAND -h' for a command's flags.
 `
 
@@ -92,6 +129,10 @@ func run(ctx context.Context, args []string, e *env) int {
 		return runDemo(ctx, args[1:], e)
 	case "bmc":
 		return runBMC(ctx, args[1:], e)
+	case "agent": // hidden: the deploy agent on a node (provision/agent)
+		return runAgent(ctx, args[1:], e)
+	case "handoff":
+		return runHandoff(ctx, args[1:], e)
 	case "image":
 		return runImage(ctx, args[1:], e)
 	case "version", "--version", "-version":
@@ -123,10 +164,26 @@ func newFlags(name string, e *env) *flag.FlagSet {
 	return fs
 }
 
+// commandLineOnly reports whether a flag must be typed on the command line:
+// flags that confirm a destructive action, widen what it acts on, or
+// override a safety check are never taken from the environment, so a
+// RACKLIFT_YES=1 left in a shell profile or a CI variable cannot turn a
+// reinstall or a power-off into one without the question. Node lists are
+// positional arguments, which never come from the environment either.
+func commandLineOnly(flag string) bool {
+	switch flag {
+	case "yes", "all", "role", "force", "persistent", "allow-unverified":
+		return true
+	}
+	return false
+}
+
 // parseFlags parses args allowing flags after positional arguments
 // ("plan validate FILE --json"), then applies RACKLIFT_<FLAG> environment
-// overrides to flags not given on the command line. It returns the
-// positional arguments, or an exit code when parsing failed or help was shown.
+// overrides to flags not given on the command line, except the
+// commandLineOnly ones: a matching variable is ignored, and racklift says
+// so. It returns the positional arguments, or an exit code when parsing
+// failed or help was shown.
 func parseFlags(fs *flag.FlagSet, args []string, e *env) ([]string, int, bool) {
 	var pos []string
 	for {
@@ -152,6 +209,10 @@ func parseFlags(fs *flag.FlagSet, args []string, e *env) ([]string, int, bool) {
 		}
 		name := "RACKLIFT_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
 		if v, ok := e.lookupEnv(name); ok {
+			if commandLineOnly(f.Name) {
+				fmt.Fprintf(e.stderr, "racklift: ignoring %s from the environment: --%s must be typed on the command line\n", name, f.Name)
+				return
+			}
 			if err := f.Value.Set(v); err != nil {
 				fmt.Fprintf(e.stderr, "racklift: %s=%q: %v\n", name, v, err)
 				bad = true

@@ -2,12 +2,9 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"net"
 	"net/netip"
 	"os"
@@ -26,6 +23,7 @@ import (
 	boottftp "github.com/racklift/racklift/boot/tftp"
 	"github.com/racklift/racklift/provision/bmc"
 	"github.com/racklift/racklift/provision/events"
+	"github.com/racklift/racklift/provision/handoff"
 	"github.com/racklift/racklift/provision/orchestrate"
 	"github.com/racklift/racklift/provision/plan"
 	"github.com/racklift/racklift/provision/render"
@@ -54,6 +52,7 @@ type serveConfig struct {
 	adminListen string
 	serverURL   string
 	media       multiFlag
+	adminHosts  multiFlag
 	force       bool
 	noRA        bool
 	noTFTP      bool
@@ -87,6 +86,7 @@ func parseServe(args []string, e *env) (*serveConfig, int, bool) {
 	fs.StringVar(&c.adminListen, "admin-listen", "127.0.0.1:8081", "dashboard and admin API address; a token is required when it is not loopback")
 	fs.StringVar(&c.serverURL, "server-url", "", "URL nodes use to reach racklift (default http://INTERFACE-IP:PORT)")
 	fs.Var(&c.media, "media", "OS media NAME=PATH (an ISO file or a directory); repeatable")
+	fs.Var(&c.adminHosts, "admin-host", "a DNS name the dashboard is opened by, besides its address (NAME:PORT); repeatable")
 	fs.BoolVar(&c.force, "force", false, "serve authoritative DHCP even though another DHCP server answers (dangerous)")
 	fs.BoolVar(&c.noRA, "no-ra", false, "do not send IPv6 router advertisements (iPXE then waits ~13 s for them)")
 	fs.BoolVar(&c.noTFTP, "no-tftp", false, "do not serve TFTP")
@@ -131,13 +131,22 @@ func runServe(ctx context.Context, args []string, e *env) int {
 	if !ok {
 		return code
 	}
-	if err := serve(ctx, c, e); err != nil {
+	err := serve(ctx, c, e)
+	// The last line serve writes says why it stopped: a field engineer
+	// (or the demo) reading the log must never have to guess.
+	switch {
+	case err != nil:
+		e.log.Error("racklift serve stopped", "reason", "fatal error", "err", err)
 		fmt.Fprintf(e.stderr, "racklift serve: %v\n", err)
 		var ue usageError
 		if errors.As(err, &ue) {
 			return exitFailed
 		}
 		return exitRuntime
+	case context.Cause(ctx) != nil:
+		e.log.Info("racklift serve stopped", "reason", context.Cause(ctx).Error())
+	default:
+		e.log.Info("racklift serve stopped", "reason", "all services ended")
 	}
 	return exitOK
 }
@@ -190,11 +199,22 @@ func serve(ctx context.Context, c *serveConfig, e *env) error {
 	if err != nil {
 		return err
 	}
+	if rh := p.Cluster.RootPasswordSecret; rh != "" {
+		if _, ok := secrets.Lookup(rh); !ok {
+			return usageError{fmt.Errorf("root password secret %q is not set: pass --secrets or set %s", rh, plan.EnvName(rh))}
+		}
+	}
 	store, err := events.Open(c.stateDir, log.With("svc", "store"))
 	if err != nil {
 		return fmt.Errorf("state dir %s: %w", c.stateDir, err)
 	}
 	defer store.Close()
+	// The site's deployment key (STATE/ssh): every node's first boot
+	// authorizes it, the hand-off gives it to kolla-ansible and cephadm.
+	deployKey, err := handoff.LoadOrCreateDeployKey(c.stateDir, "racklift-deploy@"+p.Cluster.Name)
+	if err != nil {
+		return err
+	}
 
 	if c.dhcpMode == "authoritative" {
 		log.Info("probing for other DHCP servers", "interface", c.iface, "wait", c.probeWait)
@@ -259,22 +279,19 @@ func serve(ctx context.Context, c *serveConfig, e *env) error {
 	if serverURL == "" {
 		serverURL = "http://" + httpLn.Addr().String()
 	}
-	adminToken, err := adminTokenFor(c.stateDir, adminLn.Addr(), e)
+	adminToken, tokenRequired, err := adminTokenFor(c.stateDir, adminLn.Addr(), e)
 	if err != nil {
 		return err
 	}
 
-	boot := &bootRenderer{plan: p, r: rnd, tokens: store, serverURL: serverURL, secrets: secrets}
-	if rh := p.Cluster.RootPasswordSecret; rh != "" {
-		if _, ok := secrets.Lookup(rh); !ok {
-			return usageError{fmt.Errorf("root password secret %q is not set: pass --secrets or set %s", rh, plan.EnvName(rh))}
-		}
-	}
+	boot := &render.Service{Plan: p, Renderer: rnd, Tokens: store, ServerURL: serverURL, Secrets: secrets, SSHKeys: []string{deployKey.Public}}
 	orch := orchestrate.New(p, store, bmc.BMCLibFactory(bmc.Options{Log: log.With("svc", "bmc")}), secrets, orchestrate.Config{}, log.With("svc", "orch"))
 	hb := &httpboot.Server{Plan: p, Render: boot, Policy: orch, Tokens: store, Rec: store, Media: mediaFS, MediaISO: mediaISO,
 		IPXE: ipxe.FS(), Log: log.With("svc", "http"), Version: version}
 	api := &webui.API{Plan: p, Diags: ds, Store: store, Control: orch, Files: boot, Log: log.With("svc", "admin"),
-		Version: version, Token: adminToken, Static: webuiStatic(), Started: time.Now().UTC()}
+		Version: version, Token: adminToken, TokenRequired: tokenRequired, Hosts: c.adminHosts,
+		Static: webuiStatic(), Started: time.Now().UTC(),
+		Handoff: &handoff.Service{Plan: p, Source: handoff.StoreSource{Store: store}, Key: deployKey}}
 	bootSrv := httpboot.NewHTTPServer(hb.Handler(), log)
 	adminSrv := httpboot.NewHTTPServer(api.Handler(), log)
 
@@ -284,7 +301,7 @@ func serve(ctx context.Context, c *serveConfig, e *env) error {
 		if c.dhcpMode == "authoritative" {
 			mode = dhcp.Authoritative
 		}
-		dhcpRec := newAsyncRecorder(store, log.With("svc", "dhcp"), 8192)
+		dhcpRec := events.NewAsyncRecorder(store, log.With("svc", "dhcp"), 8192)
 		g.Go(func() error { return dhcpRec.Run(gctx) })
 		resp, err := dhcp.NewResponder(dhcp.Config{Mode: mode, Boot: dhcp.BootConfig{ServerIP: ipn.IP, HTTPBase: serverURL}},
 			dhcp.PlanHosts{Plan: p}, dhcpRec, log.With("svc", "dhcp"))
@@ -302,7 +319,7 @@ func serve(ctx context.Context, c *serveConfig, e *env) error {
 	}
 	if tftpConn != nil {
 		g.Go(func() error {
-			return (&boottftp.Server{Files: ipxe.FS(), Rec: nodeNamer{p: p, rec: store}, Log: log.With("svc", "tftp")}).Serve(gctx, tftpConn)
+			return (&boottftp.Server{Files: ipxe.FS(), Rec: store, NodeOf: nodeOf(p), Log: log.With("svc", "tftp")}).Serve(gctx, tftpConn)
 		})
 	}
 	if !c.noRA {
@@ -325,159 +342,5 @@ func serve(ctx context.Context, c *serveConfig, e *env) error {
 	fmt.Fprintf(e.stdout, "  dashboard: %s\n", dash)
 	fmt.Fprintf(e.stdout, "  state: %s\n", c.stateDir)
 	log.Info("serving", "plan", p.Cluster.Name, "interface", c.iface, "dhcp", c.dhcpMode, "http", serverURL, "admin", dash)
-	err = g.Wait()
-	log.Info("stopped")
-	return err
-}
-
-// openMedia opens every --media NAME=PATH.
-func openMedia(specs []string) (map[string]fs.FS, map[string]string, []io.Closer, error) {
-	fsys, isos := map[string]fs.FS{}, map[string]string{}
-	var closers []io.Closer
-	for _, spec := range specs {
-		name, f, cl, err := media.Open(spec)
-		if err != nil {
-			return nil, nil, closers, fmt.Errorf("--media %s: %w", spec, err)
-		}
-		if cl != nil {
-			closers = append(closers, cl)
-		}
-		if _, dup := fsys[name]; dup {
-			return nil, nil, closers, fmt.Errorf("--media %s: %q given twice", spec, name)
-		}
-		fsys[name] = f
-		if _, path, _ := strings.Cut(spec, "="); strings.HasSuffix(strings.ToLower(path), ".iso") {
-			isos[name] = path
-		}
-	}
-	return fsys, isos, closers, nil
-}
-
-// adminTokenFor returns "" when the admin listener is loopback; otherwise
-// the admin token, created on first start (0600 in the state dir) and
-// printed once.
-func adminTokenFor(stateDir string, addr net.Addr, e *env) (string, error) {
-	if ta, ok := addr.(*net.TCPAddr); ok && ta.IP.IsLoopback() {
-		return "", nil
-	}
-	path := filepath.Join(stateDir, "admin-token")
-	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) >= 20 {
-		fmt.Fprintf(e.stdout, "  admin token: in %s\n", path)
-		return strings.TrimSpace(string(b)), nil
-	}
-	buf := make([]byte, 24)
-	if _, err := rand.Read(buf); err != nil {
-		return "", fmt.Errorf("admin token: %w", err)
-	}
-	tok := base64.RawURLEncoding.EncodeToString(buf)
-	if err := os.WriteFile(path, []byte(tok+"\n"), 0o600); err != nil {
-		return "", fmt.Errorf("admin token: %w", err)
-	}
-	fmt.Fprintf(e.stdout, "  admin token (shown once, kept in %s): %s\n", path, tok)
-	return tok, nil
-}
-
-// nodeNamer fills in the node name of events that only know the MAC (TFTP
-// sees the MAC in the requested path), so they show in the node's timeline.
-type nodeNamer struct {
-	p   *plan.Plan
-	rec events.Recorder
-}
-
-func (n nodeNamer) Record(ctx context.Context, ev events.Event) (events.Event, error) {
-	if ev.Node == "" && ev.MAC != "" {
-		if node, ok := n.p.NodeByMAC(ev.MAC); ok {
-			ev.Node = node.Name
-		}
-	}
-	return n.rec.Record(ctx, ev)
-}
-
-// bootRenderer adapts the renderer for httpboot (the real files, with the
-// node's token and the root hash) and for the dashboard's review (secrets
-// replaced by placeholders, so the page never holds them).
-type bootRenderer struct {
-	plan   *plan.Plan
-	r      *render.Renderer
-	tokens interface {
-		Token(context.Context, string) (string, error)
-	}
-	serverURL string
-	secrets   *plan.Secrets
-}
-
-func (b *bootRenderer) NodeFile(ctx context.Context, n *plan.Node, name string) ([]byte, error) {
-	tok, err := b.tokens.Token(ctx, n.Name)
-	if err != nil {
-		return nil, fmt.Errorf("token: %w", err)
-	}
-	hash, _ := b.secrets.Lookup(b.plan.Cluster.RootPasswordSecret)
-	return b.r.File(b.plan, n, name, render.Env{ServerURL: b.serverURL, Token: tok, RootHash: hash})
-}
-
-func (b *bootRenderer) LocalBootScript(n *plan.Node) []byte { return b.r.LocalBoot(n) }
-func (b *bootRenderer) UnknownScript(mac string) []byte     { return b.r.UnknownMAC(mac) }
-func (b *bootRenderer) BootFiles(n *plan.Node) (string, []string) {
-	return b.r.BootFiles(n)
-}
-
-// Placeholders shown instead of secrets in the dashboard.
-const (
-	maskedToken = "hidden-by-racklift"
-	maskedHash  = "$6$hidden$hidden-by-racklift"
-)
-
-func (b *bootRenderer) ReviewFile(_ context.Context, n *plan.Node, name string) ([]byte, error) {
-	env := render.Env{ServerURL: b.serverURL, Token: maskedToken}
-	if b.plan.Cluster.RootPasswordSecret != "" {
-		env.RootHash = maskedHash
-	}
-	return b.r.File(b.plan, n, name, env)
-}
-
-func (b *bootRenderer) FileNames(n *plan.Node) []string {
-	names, _ := b.r.FileNames(n)
-	return names
-}
-
-// webuiStatic returns the dashboard files.
-func webuiStatic() fs.FS { return webui.Static() }
-
-// serveSafe serves only the dashboard and admin API, with the plan if one
-// was given and loads, or an empty one. Nothing is sent on the network
-// besides the admin listener: the state of a site is never changed.
-func serveSafe(ctx context.Context, c *serveConfig, e *env) error {
-	log := e.log
-	p := &plan.Plan{}
-	var ds plan.Diagnostics
-	if c.plan != "" {
-		if lp, lds, _, _, _, ok := c.load(c.plan, e); ok && lp != nil {
-			p, ds = lp, lds
-		} else {
-			ds = append(ds, lds...)
-		}
-	}
-	if len(p.Nodes) == 0 {
-		ds = append(ds, plan.Diagnostic{Severity: plan.Warning, Path: "plan", Rule: "safe-mode",
-			Msg: "safe mode: no usable plan is loaded; DHCP, TFTP and boot HTTP are off", Hint: "put the plan (and secrets) in place and restart racklift"})
-	}
-	store, err := events.Open(c.stateDir, log.With("svc", "store"))
-	if err != nil {
-		return fmt.Errorf("state dir %s: %w", c.stateDir, err)
-	}
-	defer store.Close()
-	adminLn, err := net.Listen("tcp", c.adminListen)
-	if err != nil {
-		return fmt.Errorf("admin listen on %s: %w", c.adminListen, err)
-	}
-	defer adminLn.Close()
-	adminToken, err := adminTokenFor(c.stateDir, adminLn.Addr(), e)
-	if err != nil {
-		return err
-	}
-	api := &webui.API{Plan: p, Diags: ds, Store: store, Log: log.With("svc", "admin"), Version: version,
-		Token: adminToken, Static: webuiStatic(), Started: time.Now().UTC(), SafeMode: true}
-	fmt.Fprintf(e.stdout, "racklift %s in SAFE MODE (no DHCP, TFTP or boot HTTP)\n  dashboard: http://%s/\n  state: %s\n", version, adminLn.Addr(), c.stateDir)
-	log.Info("serving in safe mode", "admin", adminLn.Addr().String(), "plan_nodes", len(p.Nodes))
-	return httpboot.Serve(ctx, httpboot.NewHTTPServer(api.Handler(), log), adminLn)
+	return g.Wait()
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -11,6 +12,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -79,7 +81,7 @@ func freePort(t *testing.T) string {
 func TestServeSafeMode(t *testing.T) {
 	addr := freePort(t)
 	state := t.TempDir()
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancelCause(context.Background())
 	var out, errb syncBuffer
 	e := &env{stdout: &out, stderr: &errb, lookupEnv: func(string) (string, bool) { return "", false }}
 	done := make(chan int, 1)
@@ -110,7 +112,7 @@ func TestServeSafeMode(t *testing.T) {
 	if code == exitOK || !strings.Contains(errs, "state directory in use") || !strings.Contains(errs, fmt.Sprintf("racklift process %d", os.Getpid())) {
 		t.Errorf("second serve on %s: exit %d, %s", state, code, errs)
 	}
-	cancel()
+	cancel(fmt.Errorf("%w: SIGTERM", errSignal)) // what signalContext does on SIGTERM
 	select {
 	case code := <-done:
 		if code != exitOK {
@@ -121,5 +123,37 @@ func TestServeSafeMode(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "SAFE MODE") {
 		t.Fatal(out.String())
+	}
+	// Its last log line says why it stopped.
+	lines := strings.Split(strings.TrimSpace(errb.String()), "\n")
+	if last := lines[len(lines)-1]; !strings.Contains(last, "racklift serve stopped") || !strings.Contains(last, "received signal: SIGTERM") {
+		t.Errorf("last line %q, want it to say serve stopped on SIGTERM", last)
+	}
+}
+
+func TestServeLastLineNamesFatalError(t *testing.T) {
+	lab := examplePlan(t, "lab")
+	secrets := writeFile(t, "s.yaml", labSecrets, 0o600)
+	code, _, errs := runCmd(t, nil, "serve", "--plan", lab, "--secrets", secrets, "--interface", "rl-no-such-if0", "--state-dir", t.TempDir())
+	lines := strings.Split(strings.TrimSpace(errs), "\n")
+	if code != exitRuntime || len(lines) < 2 || !strings.Contains(lines[len(lines)-2], `racklift serve stopped`) ||
+		!strings.Contains(lines[len(lines)-2], "fatal error") || !strings.Contains(lines[len(lines)-1], "rl-no-such-if0") {
+		t.Errorf("exit %d, output:\n%s", code, errs)
+	}
+}
+
+func TestSignalContextCause(t *testing.T) {
+	ctx, stop := signalContext(context.Background())
+	defer stop()
+	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-ctx.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("SIGTERM did not cancel the context")
+	}
+	if c := context.Cause(ctx); !errors.Is(c, errSignal) || !strings.Contains(c.Error(), "SIGTERM") {
+		t.Errorf("cause %v, want the signal", c)
 	}
 }

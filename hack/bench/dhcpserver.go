@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
-	"sync"
 	"syscall"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
@@ -58,10 +57,14 @@ func cmdDHCPServer(args []string) error {
 	if *noEvents {
 		rec = nil
 	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
 	if *asyncEvents {
-		a := &asyncRecorder{store: store, q: make(chan events.Event, 8192), done: make(chan struct{})}
-		go a.run()
-		defer a.close()
+		// The recorder racklift serve uses for DHCP (events after the reply).
+		a := events.NewAsyncRecorder(store, log.With("svc", "dhcp"), 8192)
+		done := make(chan struct{})
+		go func() { _ = a.Run(ctx); close(done) }()
+		defer func() { stop(); <-done }()
 		rec = a
 	}
 	resp, err := dhcp.NewResponder(dhcp.Config{Mode: dhcp.Authoritative,
@@ -84,44 +87,6 @@ func cmdDHCPServer(args []string) error {
 		}
 		defer func() { pprof.StopCPUProfile(); _ = f.Close() }()
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
-	defer stop()
 	fmt.Fprintln(os.Stderr, "bench dhcp-server ready")
 	return (&dhcp.Server{Conn: conn, Handler: resp, Log: log.With("svc", "dhcp")}).Serve(ctx)
 }
-
-// asyncRecorder queues events and records them from one goroutine, so a
-// reply never waits for the store's commit (fsync). It stands in for the
-// proposed change "send the reply, then record" in boot/dhcp.
-type asyncRecorder struct {
-	store *events.Store
-	q     chan events.Event
-	done  chan struct{}
-}
-
-func (a *asyncRecorder) Record(_ context.Context, ev events.Event) (events.Event, error) {
-	select {
-	case a.q <- ev:
-	default:
-		return ev, fmt.Errorf("event queue full")
-	}
-	return ev, nil
-}
-
-// run records from 64 goroutines so the store still group-commits.
-func (a *asyncRecorder) run() {
-	defer close(a.done)
-	var wg sync.WaitGroup
-	for range 64 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for ev := range a.q {
-				_, _ = a.store.Record(context.Background(), ev)
-			}
-		}()
-	}
-	wg.Wait()
-}
-
-func (a *asyncRecorder) close() { close(a.q); <-a.done }

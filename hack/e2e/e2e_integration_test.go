@@ -70,6 +70,7 @@ type bmc struct {
 	vm      *testbed.VM
 	vms     []*testbed.VM // every power-on, in order
 	powerOn []time.Time
+	killed  map[*testbed.VM]bool // VMs this BMC stopped itself
 }
 
 func (b *bmc) current() *testbed.VM {
@@ -78,44 +79,83 @@ func (b *bmc) current() *testbed.VM {
 	return b.vm
 }
 
-// startBMC starts ipmi_sim for the node inside the namespace.
-func startBMC(ctx context.Context, t *testing.T, ns *testbed.Netns, n Node) *bmc {
+// death is a process of the site that ended by itself (not stopped by
+// the test): what it was, how it ended, and its log.
+type death struct {
+	what string
+	err  error
+	log  string // log file path
+}
+
+// reporter collects deaths; it never blocks (the first ones are kept).
+type reporter chan death
+
+func (r reporter) report(d death) {
+	select {
+	case r <- d:
+	default:
+	}
+}
+
+// startBMC starts ipmi_sim for the node inside the namespace and waits
+// (bounded) until it answers ipmitool. If it exits while ctx is live, that
+// is reported to died.
+func startBMC(ctx context.Context, t *testing.T, ns *testbed.Netns, n Node, died reporter) *bmc {
 	t.Helper()
 	dir := t.TempDir()
-	b := &bmc{node: n, dir: dir}
+	b := &bmc{node: n, dir: dir, killed: map[*testbed.VM]bool{}}
 	args, err := testbed.IPMISimConfig(dir, n.Name, n.BMCAddr, 623, BMCPassword)
 	if err != nil {
 		t.Fatal(err)
 	}
-	logf, err := os.Create(filepath.Join(dir, "ipmi_sim.log"))
+	logPath := filepath.Join(dir, "ipmi_sim.log")
+	logf, err := os.Create(logPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { logf.Close() })
 	cmd := ns.Run(ctx, "ipmi_sim", args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
+		logf.Close()
 		t.Fatalf("ipmi_sim: %v", err)
 	}
+	exited := make(chan error, 1)
+	go func() {
+		err := cmd.Wait()
+		logf.Close()
+		exited <- err
+		if ctx.Err() == nil {
+			died.report(death{what: fmt.Sprintf("ipmi_sim of %s (pid %d)", n.Name, cmd.Process.Pid), err: err, log: logPath})
+		}
+	}()
 	// Wait until it answers.
 	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		out, err := ns.Run(ctx, "ipmitool", "-I", "lanplus", "-C", "3", "-H", n.BMCAddr, "-U", "admin", "-P", BMCPassword, "chassis", "power", "status").CombinedOutput()
+	for {
+		out, err := ns.Run(ctx, "ipmitool", "-I", "lanplus", "-C", "3", "-H", n.BMCAddr, "-U", "admin", "-P", BMCPassword, "-N", "1", "-R", "1", "chassis", "power", "status").CombinedOutput()
 		if err == nil && strings.Contains(string(out), "Chassis Power") {
 			return b
 		}
-		time.Sleep(300 * time.Millisecond)
+		select {
+		case err := <-exited:
+			t.Fatalf("ipmi_sim for %s exited (%v) before it answered ipmitool; its log:\n%s", n.Name, err, testbed.Tail(logPath, 20))
+		case <-time.After(300 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ipmi_sim for %s did not answer ipmitool on %s:623 within 20 s (last: %v %s); its log:\n%s",
+				n.Name, n.BMCAddr, err, bytes.TrimSpace(out), testbed.Tail(logPath, 20))
+		}
 	}
-	t.Fatalf("ipmi_sim for %s did not answer", n.Name)
-	return nil
 }
 
 // reconcile turns the BMC's chassis state into VM power: a power-on
 // request (power 1 with a new generation) starts the VM (restarting it if
 // it runs), power 0 stops it, and a VM that powered itself off is reported
 // off to the BMC.
-func (b *bmc) reconcile(ctx context.Context, t *testing.T, ns *testbed.Netns, disk, vars string) {
+// A VM that exits with an error the BMC did not cause (QEMU crashed or
+// was killed) is reported to died; a guest power off (exit 0) is normal.
+func (b *bmc) reconcile(ctx context.Context, t *testing.T, ns *testbed.Netns, disk, vars string, died reporter) {
 	lastGen := "0"
+	reported := map[*testbed.VM]bool{}
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
 	for {
@@ -130,6 +170,13 @@ func (b *bmc) reconcile(ctx context.Context, t *testing.T, ns *testbed.Netns, di
 		if running {
 			if _, exited := vm.Exited(); exited {
 				running = false
+				b.mu.Lock()
+				ours := b.killed[vm]
+				b.mu.Unlock()
+				if err := vm.Wait(ctx); err != nil && !ours && !reported[vm] && ctx.Err() == nil {
+					reported[vm] = true
+					died.report(death{what: fmt.Sprintf("QEMU VM %s (pid %d)", b.node.Name, vm.PID()), err: err, log: vm.SerialPath})
+				}
 				if gen == lastGen {
 					_ = os.WriteFile(filepath.Join(b.dir, "power"), []byte("0\n"), 0o644)
 					power = "0"
@@ -139,7 +186,7 @@ func (b *bmc) reconcile(ctx context.Context, t *testing.T, ns *testbed.Netns, di
 		switch {
 		case power == "1" && gen != "" && gen != lastGen:
 			if running {
-				vm.Kill()
+				b.kill(vm)
 			}
 			lastGen = gen
 			fw := testbed.BIOS
@@ -158,9 +205,18 @@ func (b *bmc) reconcile(ctx context.Context, t *testing.T, ns *testbed.Netns, di
 			b.powerOn = append(b.powerOn, time.Now())
 			b.mu.Unlock()
 		case power == "0" && running:
-			vm.Kill()
+			b.kill(vm)
 		}
 	}
+}
+
+// kill stops a VM on the BMC's behalf (power off or reset), which is not a
+// death to report.
+func (b *bmc) kill(vm *testbed.VM) {
+	b.mu.Lock()
+	b.killed[vm] = true
+	b.mu.Unlock()
+	vm.Kill()
 }
 
 // capture records every packet on br0 to file with tcpdump, for
@@ -175,7 +231,9 @@ func capture(ctx context.Context, t *testing.T, ns *testbed.Netns, file string) 
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("E2E_PCAP: tcpdump: %v", err)
 	}
-	time.Sleep(500 * time.Millisecond) // let it attach before anything boots
+	// tcpdump attaches within milliseconds; a missed first packet only
+	// makes the capture less complete, it does not change the test.
+	time.Sleep(500 * time.Millisecond)
 	t.Logf("capturing br0 to %s", file)
 }
 
@@ -207,6 +265,14 @@ type site struct {
 	plan     string // plan file
 	secrets  string // secrets file
 	profiles string // --profiles-dir
+	// serve is racklift serve's process; serveLog its log file; state its
+	// --state-dir (the CLI reads the admin token there).
+	serve    *exec.Cmd
+	serveLog string
+	state    string
+	// died receives the site's processes that end by themselves while
+	// the site's context is live (racklift serve, an ipmi_sim, a VM).
+	died reporter
 }
 
 // startSite builds racklift and the payload, then starts the namespace,
@@ -259,11 +325,12 @@ func startSiteNodes(ctx context.Context, t *testing.T, nodes []Node, mode string
 	if dir := os.Getenv("E2E_PCAP"); dir != "" {
 		capture(ctx, t, ns, filepath.Join(dir, t.Name()+".pcap"))
 	}
+	died := make(reporter, 8)
 	bmcs := make([]*bmc, len(nodes))
 	for i, n := range nodes {
-		bmcs[i] = startBMC(ctx, t, ns, n)
+		bmcs[i] = startBMC(ctx, t, ns, n, died)
 		disk, vars := filepath.Join(work, n.Name+".img"), filepath.Join(work, n.Name+"-vars.fd")
-		go bmcs[i].reconcile(ctx, t, ns, disk, vars)
+		go bmcs[i].reconcile(ctx, t, ns, disk, vars, died)
 	}
 
 	serveArgs := []string{"serve", "--plan", planFile, "--secrets", secretsFile, "--interface", "br0",
@@ -284,23 +351,29 @@ func startSiteNodes(ctx context.Context, t *testing.T, nodes []Node, mode string
 		}
 		testbed.SiteDHCP(ctx, t, siteNS, work)
 	}
-	serveLog, err := os.Create(filepath.Join(work, "serve.log"))
+	serveLogPath := filepath.Join(work, "serve.log")
+	serveLog, err := os.Create(serveLogPath)
 	if err != nil {
 		t.Fatal(err)
 	}
 	serve := ns.Run(ctx, bin, serveArgs...)
 	serve.Stdout, serve.Stderr = serveLog, serveLog
 	if err := serve.Start(); err != nil {
+		serveLog.Close()
 		t.Fatal(err)
 	}
+	serveExited := make(chan error, 1)
+	go func() {
+		err := serve.Wait()
+		serveLog.Close()
+		serveExited <- err
+		if ctx.Err() == nil {
+			died.report(death{what: fmt.Sprintf("racklift serve (pid %d)", serve.Process.Pid), err: err, log: serveLogPath})
+		}
+	}()
 	t.Cleanup(func() {
 		if t.Failed() {
-			_ = serveLog.Sync()
-			b, _ := os.ReadFile(serveLog.Name())
-			if len(b) > 6000 {
-				b = b[len(b)-6000:]
-			}
-			t.Logf("serve.log tail:\n%s", b)
+			t.Logf("serve.log tail:\n%s", testbed.Tail(serveLogPath, 60))
 			for _, b := range bmcs {
 				t.Logf("%s BMC calls: %s", b.node.Name, readTrim(filepath.Join(b.dir, "calls.log")))
 			}
@@ -308,13 +381,22 @@ func startSiteNodes(ctx context.Context, t *testing.T, nodes []Node, mode string
 	})
 	var health map[string]any
 	deadline := time.Now().Add(30 * time.Second)
-	for api(ns, "/healthz", &health) != nil {
-		if time.Now().After(deadline) {
-			t.Fatal("racklift serve did not come up")
+	for {
+		err := api(ns, "/healthz", &health)
+		if err == nil {
+			break
 		}
-		time.Sleep(200 * time.Millisecond)
+		select {
+		case exitErr := <-serveExited:
+			t.Fatalf("racklift serve exited (%v) before /healthz answered; serve.log:\n%s", exitErr, testbed.Tail(serveLogPath, 20))
+		case <-time.After(200 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("racklift serve did not answer /healthz on 127.0.0.1:8081 within 30 s (last: %v); serve.log:\n%s", err, testbed.Tail(serveLogPath, 20))
+		}
 	}
-	return &site{ns: ns, bin: bin, nodes: nodes, bmcs: bmcs, plan: planFile, secrets: secretsFile, profiles: profiles}
+	return &site{ns: ns, bin: bin, nodes: nodes, bmcs: bmcs, plan: planFile, secrets: secretsFile, profiles: profiles,
+		serve: serve, serveLog: serveLogPath, state: filepath.Join(work, "state"), died: died}
 }
 
 // TestInstallSite is the whole flow: racklift install --all takes every
@@ -349,7 +431,7 @@ func installSite(t *testing.T, mode string, n int) {
 	ns, bin, nodes, bmcs := st.ns, st.bin, st.nodes, st.bmcs
 
 	start := time.Now()
-	out, err := ns.Run(ctx, bin, "install", "--all", "--server", "http://127.0.0.1:8081", "--stagger", "1s").CombinedOutput()
+	out, err := ns.Run(ctx, bin, "install", "--all", "--server", "http://127.0.0.1:8081", "--state-dir", st.state, "--stagger", "1s").CombinedOutput()
 	if err != nil {
 		t.Fatalf("racklift install: %v\n%s", err, out)
 	}
@@ -456,11 +538,12 @@ func installSite(t *testing.T, mode string, n int) {
 	}
 
 	// status shows every node installed (or further) and exits 0.
-	out, err = ns.Run(ctx, bin, "status", "--server", "http://127.0.0.1:8081").CombinedOutput()
+	out, err = ns.Run(ctx, bin, "status", "--server", "http://127.0.0.1:8081", "--state-dir", st.state).CombinedOutput()
 	if err != nil {
 		t.Fatalf("racklift status: %v\n%s", err, out)
 	}
 	t.Logf("racklift status:\n%s", out)
+	st.assertNoSecrets(ctx, t)
 }
 
 // TestBMCPowerOnBoots: the engineer's own command, `racklift bmc bootdev
@@ -528,7 +611,7 @@ func TestBIOSPXEROMChain(t *testing.T) {
 	nodes[0].PXEROM = true
 	st := startSiteNodes(ctx, t, nodes, "authoritative")
 	n := st.nodes[0]
-	if out, err := st.ns.Run(ctx, st.bin, "install", "--all", "--server", "http://127.0.0.1:8081").CombinedOutput(); err != nil {
+	if out, err := st.ns.Run(ctx, st.bin, "install", "--all", "--server", "http://127.0.0.1:8081", "--state-dir", st.state).CombinedOutput(); err != nil {
 		t.Fatalf("racklift install: %v\n%s", err, out)
 	}
 	var d webui.NodeJSON
@@ -627,7 +710,7 @@ func TestUnplannedMachineShown(t *testing.T) {
 		}
 		time.Sleep(time.Second)
 	}
-	out, err := st.ns.Run(ctx, st.bin, "status", "--server", "http://127.0.0.1:8081").CombinedOutput()
+	out, err := st.ns.Run(ctx, st.bin, "status", "--server", "http://127.0.0.1:8081", "--state-dir", st.state).CombinedOutput()
 	if err != nil {
 		t.Fatalf("racklift status: %v\n%s", err, out)
 	}

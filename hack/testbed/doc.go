@@ -22,13 +22,16 @@
 // next NewNetns deletes those whose creator is gone (no one else's).
 //
 // Go/Do: the function runs on a goroutine that calls runtime.LockOSThread
-// and unix.Setns(CLONE_NEWNET) on /run/netns/NAME. The thread is never
-// unlocked, so when the function returns the runtime terminates the
-// thread rather than returning it to the pool (no goroutine ever runs in
-// the wrong namespace by accident). New runtime threads are cloned from
-// Go's template thread, so they never inherit the namespace. Goroutines the
-// function starts are NOT in the namespace; sockets keep the namespace they
-// were created in, so create sockets inside and serve them from anywhere.
+// and unix.Setns(CLONE_NEWNET) on /run/netns/NAME, then switches the
+// thread back to its own namespace, checks it, and unlocks it. The
+// thread must not end: children get Pdeathsig, which the kernel sends
+// when the thread that forked them exits, and a Do called by the
+// goroutine that started a child runs on that same thread (ending it
+// killed the demo's racklift serve; TestChildSurvivesDo). Only if the
+// switch back fails is the thread left locked, so the runtime ends it
+// and it is never reused in the wrong namespace. Goroutines the function
+// starts are NOT in the namespace; sockets keep the namespace they were
+// created in, so create sockets inside and serve them from anywhere.
 //
 // # QEMU
 //
@@ -57,17 +60,20 @@
 // BuildPayload returns a Debian kernel (package linux-image-amd64's
 // current linux-image-<release>, fetched once with `apt-get download`
 // into hack/.cache/testbed and unpacked with `dpkg-deb -x`; the host's
-// /boot is never read) and a ~1.3 MiB gzip'd cpio (newc, written here)
-// initramfs: busybox-static, the modules virtio_pci, virtio_net,
-// virtio_blk, e1000 and their dependencies (read from each module's
-// .modinfo "depends=", as depmod does), and /init (init.sh).
+// /boot is never read) and a ~1.3 MiB gzip'd cpio (newc) initramfs:
+// busybox-static, the modules virtio_pci, virtio_net, virtio_blk, e1000
+// and their dependencies (read from each module's .modinfo "depends=", as
+// depmod does), and /init (init.sh). Fetching, module resolution and cpio
+// writing are provision/agent/initramfs's, shared with the deploy agent.
 //
 // /init mounts proc/sys/dev, loads the modules, runs udhcpc on the NIC,
 // and reads these kernel arguments (PayloadArgs renders them):
 //
 //	racklift.config=URL     node config; fetched, must contain the node name
 //	racklift.callback=URL   callback base; POST URL/<phase>
-//	racklift.token=TOKEN    sent as header "X-Racklift-Token: TOKEN"
+//	racklift.token=TOKEN    sent as header "X-Racklift-Token: TOKEN"; without it,
+//	                        the token is read from the fetched config (the
+//	                        kickstart's X-Racklift-Token header lines)
 //	racklift.node=NAME      node name
 //	racklift.mode=install   (default) phases pre (5%), progress (50%), installed;
 //	                        writes "racklift-installed NAME\n" in /dev/vda's first sector
@@ -82,7 +88,9 @@
 // produces the same arguments with
 //
 //	racklift.config={{.ConfigURL}} racklift.callback={{.ServerURL}}/phone-home/{{.MAC}}
-//	racklift.token={{.Token}} racklift.node={{.Node}} racklift.mode=install
+//	racklift.node={{.Node}} racklift.mode=install
+//
+// (no token on the command line: racklift's boot scripts are public).
 //
 // /init prints "RACKLIFT-TESTBED: <step> ok" lines on the console (init,
 // modules, dhcp, config, pre, progress, disk, installed, first-boot,

@@ -2,7 +2,7 @@
 # /init of racklift's test-bed initramfs (hack/testbed/init.sh, packed by
 # BuildPayload). It plays a tiny "installer": DHCP, fetch the node's config,
 # post progress callbacks, mark the disk, power off. Kernel arguments (see
-# doc.go): racklift.config= racklift.callback= racklift.token= racklift.node=
+# doc.go): racklift.config= racklift.callback= [racklift.token=] racklift.node=
 # racklift.mode=install|check racklift.reboot=1 racklift.mac= BOOTIF=
 /bin/busybox mkdir -p /bin /sbin /usr/bin /usr/sbin /proc /sys /dev /tmp /run
 /bin/busybox --install -s
@@ -97,6 +97,11 @@ say "dhcp ok if=$IF ip=$(cat /tmp/ip) uptime=$(up)"
 timeout 20 wget -q -O /tmp/config "$CONFIG" || fail "cannot fetch $CONFIG"
 if [ -n "$NODE" ] && ! grep -q -F -- "$NODE" /tmp/config; then
 	fail "config does not mention $NODE"
+fi
+# The token comes with the config when the command line has none (racklift
+# never puts a secret on a kernel command line: the boot script is public).
+if [ -z "$TOKEN" ]; then
+	TOKEN="$(sed -n 's/.*X-Racklift-Token: \([A-Za-z0-9._~-]*\).*/\1/p' /tmp/config | head -n 1)"
 fi
 say "config ok bytes=$(wc -c </tmp/config)"
 

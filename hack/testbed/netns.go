@@ -198,9 +198,10 @@ func (n *Netns) HasLink(name string) bool {
 // `ip netns exec` (which execs it: the PID is the command's). It is not
 // started. It gets its own process group, SIGKILL when the test process
 // dies (Pdeathsig) and when ctx ends, and is killed by PID at cleanup if
-// still running. Start it from an ordinary goroutine, never from inside
-// Go/Do: Pdeathsig fires when the starting OS thread exits, and Go/Do
-// threads exit when their function returns.
+// still running. Pdeathsig fires when the OS thread that forked the child
+// exits, so no thread of the test process may exit while children run:
+// Go/Do give their thread back instead of ending it (see Go). Never start
+// a command from inside f of Go/Do.
 func (n *Netns) Run(ctx context.Context, name string, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", n.Name, name}, args...)...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
@@ -215,18 +216,37 @@ func (n *Netns) Run(ctx context.Context, name string, args ...string) *exec.Cmd 
 // Go runs f on an OS thread switched into the namespace and returns a
 // channel that receives f's result.
 //
-// How: a new goroutine calls runtime.LockOSThread, then unix.Setns on the
-// namespace's /run/netns file, then f. It never calls UnlockOSThread, so
-// when f returns the Go runtime terminates that thread instead of handing
-// it back to the scheduler's pool: no other goroutine ever runs in the
-// wrong namespace. Only f's own goroutine is in the namespace; goroutines
-// f starts are not. Sockets keep the namespace they were created in, so
-// the pattern is: create listeners/sockets inside f (see Listen and
-// ListenPacket) and serve them from anywhere.
+// How: a new goroutine calls runtime.LockOSThread, remembers the thread's
+// network namespace, switches into this one (unix.Setns on its
+// /run/netns file), runs f, switches back, checks that the thread is in
+// its old namespace again, and only then calls UnlockOSThread. Only f's
+// own goroutine is ever in the namespace; goroutines f starts are not.
+// Sockets keep the namespace they were created in, so the pattern is:
+// create listeners/sockets inside f (see Listen and ListenPacket) and
+// serve them from anywhere.
+//
+// The thread is handed back rather than left locked until its goroutine
+// ends (which makes the runtime terminate it): a child process started
+// earlier from that thread gets SIGKILL when the thread ends (Pdeathsig is
+// per thread), and a Do from the goroutine that started a child runs on
+// that very thread. That killed the demo's racklift serve (issue 14). If
+// the switch back fails, the thread is left locked and ends with f's
+// goroutine, as before: never reused in the wrong namespace.
 func (n *Netns) Go(f func() error) <-chan error {
 	ch := make(chan error, 1)
 	go func() {
-		runtime.LockOSThread() // never unlocked: see above
+		runtime.LockOSThread()
+		home, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			ch <- fmt.Errorf("testbed: open this thread's netns: %w", err)
+			return // still locked: the runtime ends the thread
+		}
+		defer unix.Close(home)
+		homeIno, err := fdInode(home)
+		if err != nil {
+			ch <- fmt.Errorf("testbed: stat this thread's netns: %w", err)
+			return
+		}
 		fd, err := unix.Open(n.Path(), unix.O_RDONLY|unix.O_CLOEXEC, 0)
 		if err != nil {
 			ch <- fmt.Errorf("testbed: open %s: %w", n.Path(), err)
@@ -238,9 +258,33 @@ func (n *Netns) Go(f func() error) <-chan error {
 			ch <- fmt.Errorf("testbed: setns %s: %w", n.Name, err)
 			return
 		}
-		ch <- f()
+		res := f()
+		if unix.Setns(home, unix.CLONE_NEWNET) == nil {
+			if ino, err := threadNetnsInode(); err == nil && ino == homeIno {
+				runtime.UnlockOSThread()
+			}
+		}
+		ch <- res
 	}()
 	return ch
+}
+
+// fdInode is the inode of an open namespace file.
+func fdInode(fd int) (uint64, error) {
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return 0, err
+	}
+	return st.Ino, nil
+}
+
+// threadNetnsInode is the inode of the calling thread's network namespace.
+func threadNetnsInode() (uint64, error) {
+	var st unix.Stat_t
+	if err := unix.Stat("/proc/thread-self/ns/net", &st); err != nil {
+		return 0, err
+	}
+	return st.Ino, nil
 }
 
 // Do is Go and waits for f.

@@ -7,18 +7,17 @@ import (
 	"compress/gzip"
 	"context"
 	"crypto/sha256"
-	"debug/elf"
 	_ "embed" // init.sh and udhcpc.sh
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/racklift/racklift/provision/agent/initramfs"
 )
 
 // The initramfs scripts, packed by BuildPayload.
@@ -113,7 +112,7 @@ func buildPayload(ctx context.Context, cacheDir string, logf func(string, ...any
 	}
 	defer unlock()
 
-	deb, err := kernelDeb(ctx, cacheDir, logf)
+	deb, err := initramfs.Fetcher{Dir: cacheDir, Logf: logf}.KernelDeb(ctx, KernelPackage)
 	if err != nil {
 		return "", "", err
 	}
@@ -141,8 +140,8 @@ func buildPayload(ctx context.Context, cacheDir string, logf func(string, ...any
 		return "", "", err
 	}
 	defer os.RemoveAll(tmp)
-	if out, err := exec.CommandContext(ctx, "dpkg-deb", "-x", deb, tmp).CombinedOutput(); err != nil {
-		return "", "", fmt.Errorf("dpkg-deb -x %s: %v: %s", deb, err, out)
+	if err := initramfs.Unpack(ctx, deb, tmp); err != nil {
+		return "", "", err
 	}
 	vmlinuz, err := filepath.Glob(filepath.Join(tmp, "boot", "vmlinuz-*"))
 	if err != nil || len(vmlinuz) != 1 {
@@ -150,35 +149,35 @@ func buildPayload(ctx context.Context, cacheDir string, logf func(string, ...any
 	}
 	release := strings.TrimPrefix(filepath.Base(vmlinuz[0]), "vmlinuz-")
 	modDir := filepath.Join(tmp, "lib", "modules", release)
-	mods, err := resolveModules(modDir, PayloadModules)
+	mods, err := initramfs.ResolveModules(modDir, PayloadModules, initramfs.ResolveOptions{})
 	if err != nil {
 		return "", "", err
 	}
 
 	var raw bytes.Buffer
-	cw := newCPIOWriter(&raw)
+	cw := initramfs.NewWriter(&raw)
 	for _, d := range []string{"bin", "sbin", "usr/bin", "usr/sbin", "proc", "sys", "dev", "tmp", "run", "etc", "lib/modules"} {
-		cw.mkdirAll(d)
+		cw.Dir(d)
 	}
-	cw.charDev("dev/console", 0o600, 5, 1)
-	cw.charDev("dev/null", 0o666, 1, 3)
-	cw.file("bin/busybox", 0o755, busybox)
-	cw.symlink("bin/sh", "busybox")
-	cw.file("init", 0o755, initScript)
-	cw.file("etc/udhcpc.script", 0o755, udhcpcScript)
+	cw.CharDev("dev/console", 0o600, 5, 1)
+	cw.CharDev("dev/null", 0o666, 1, 3)
+	cw.File("bin/busybox", 0o755, busybox)
+	cw.Symlink("bin/sh", "busybox")
+	cw.File("init", 0o755, initScript)
+	cw.File("etc/udhcpc.script", 0o755, udhcpcScript)
 	var order []string
-	for _, m := range mods {
-		data, err := os.ReadFile(m.path)
+	for _, m := range mods.Load {
+		data, err := os.ReadFile(m.Path)
 		if err != nil {
 			return "", "", err
 		}
-		name := filepath.Base(m.path)
-		cw.file("lib/modules/"+name, 0o644, data)
+		name := filepath.Base(m.Path)
+		cw.File("lib/modules/"+name, 0o644, data)
 		order = append(order, name)
 	}
-	cw.file("etc/racklift-modules", 0o644, []byte(strings.Join(order, "\n")+"\n"))
-	cw.file("etc/racklift-kernel", 0o644, []byte(release+"\n"))
-	if err := cw.close(); err != nil {
+	cw.File("etc/racklift-modules", 0o644, []byte(strings.Join(order, "\n")+"\n"))
+	cw.File("etc/racklift-kernel", 0o644, []byte(release+"\n"))
+	if err := cw.Close(); err != nil {
 		return "", "", err
 	}
 	var gz bytes.Buffer
@@ -198,136 +197,6 @@ func buildPayload(ctx context.Context, cacheDir string, logf func(string, ...any
 	logf("testbed: built payload in %v: kernel %s, initramfs %s (%d KiB, modules %s)",
 		time.Since(start).Round(time.Millisecond), filepath.Base(kernel), filepath.Base(initrd), gz.Len()>>10, strings.Join(order, " "))
 	return kernel, initrd, nil
-}
-
-// kernelDeb returns the cached linux-image-<release> .deb that
-// KernelPackage currently depends on, downloading it with apt-get if it is
-// not cached. When apt cannot resolve the package (offline, no lists) the
-// newest cached .deb is used.
-func kernelDeb(ctx context.Context, cacheDir string, logf func(string, ...any)) (string, error) {
-	cached, _ := filepath.Glob(filepath.Join(cacheDir, "linux-image-*.deb"))
-	sort.Strings(cached)
-	out, err := exec.CommandContext(ctx, "apt-cache", "depends", KernelPackage).Output()
-	pkg := ""
-	if err == nil {
-		for _, line := range strings.Split(string(out), "\n") {
-			if v, ok := strings.CutPrefix(strings.TrimSpace(line), "Depends: "); ok && strings.HasPrefix(v, "linux-image-") {
-				pkg = v
-				break
-			}
-		}
-	}
-	if pkg == "" {
-		if len(cached) > 0 {
-			return cached[len(cached)-1], nil
-		}
-		return "", fmt.Errorf("cannot resolve %s with apt-cache (%v) and nothing cached in %s", KernelPackage, err, cacheDir)
-	}
-	for _, c := range cached {
-		if strings.HasPrefix(filepath.Base(c), pkg+"_") {
-			return c, nil
-		}
-	}
-	logf("testbed: apt-get download %s into %s", pkg, cacheDir)
-	cmd := exec.CommandContext(ctx, "apt-get", "download", "-q", pkg)
-	cmd.Dir = cacheDir
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("apt-get download %s: %v: %s", pkg, err, out)
-	}
-	got, _ := filepath.Glob(filepath.Join(cacheDir, pkg+"_*.deb"))
-	if len(got) == 0 {
-		return "", fmt.Errorf("apt-get download %s left no .deb in %s", pkg, cacheDir)
-	}
-	return got[0], nil
-}
-
-type module struct {
-	name string
-	path string
-	deps []string
-}
-
-// resolveModules finds the wanted modules under modDir and adds their
-// dependencies, read from each module's ".modinfo" ELF section
-// ("depends=a,b"), which is what depmod writes into modules.dep (the
-// Debian package ships no modules.dep: it is built at install time).
-// The result is in load order: dependencies first.
-func resolveModules(modDir string, want []string) ([]module, error) {
-	index := map[string]string{} // module name -> path
-	err := filepath.WalkDir(modDir, func(p string, d os.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if !d.IsDir() && strings.HasSuffix(p, ".ko") {
-			n := strings.TrimSuffix(d.Name(), ".ko")
-			index[strings.ReplaceAll(n, "-", "_")] = p
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	var out []module
-	state := map[string]int{} // 1 visiting, 2 done
-	var visit func(string) error
-	visit = func(name string) error {
-		name = strings.ReplaceAll(name, "-", "_")
-		switch state[name] {
-		case 1:
-			return fmt.Errorf("module dependency cycle at %s", name)
-		case 2:
-			return nil
-		}
-		state[name] = 1
-		p, ok := index[name]
-		if !ok {
-			return fmt.Errorf("module %s not found under %s", name, modDir)
-		}
-		deps, err := moduleDeps(p)
-		if err != nil {
-			return err
-		}
-		for _, d := range deps {
-			if err := visit(d); err != nil {
-				return err
-			}
-		}
-		state[name] = 2
-		out = append(out, module{name: name, path: p, deps: deps})
-		return nil
-	}
-	for _, w := range want {
-		if err := visit(w); err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
-}
-
-// moduleDeps reads "depends=" from a .ko file's .modinfo section.
-func moduleDeps(path string) ([]string, error) {
-	f, err := elf.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w (compressed modules are not supported)", path, err)
-	}
-	defer f.Close()
-	sec := f.Section(".modinfo")
-	if sec == nil {
-		return nil, fmt.Errorf("%s: no .modinfo section", path)
-	}
-	data, err := sec.Data()
-	if err != nil {
-		return nil, err
-	}
-	for _, kv := range bytes.Split(data, []byte{0}) {
-		if v, ok := bytes.CutPrefix(kv, []byte("depends=")); ok {
-			if len(v) == 0 {
-				return nil, nil
-			}
-			return strings.Split(string(v), ","), nil
-		}
-	}
-	return nil, nil
 }
 
 // pruneCache removes unpack directories left by a killed run and

@@ -29,20 +29,19 @@ func SiteDHCP(ctx context.Context, t testing.TB, ns *Netns, dir string) {
 		logf.Close()
 		t.Fatalf("site DHCP server (dnsmasq): %v", err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait(); logf.Close() }()
+	gone := make(chan struct{})
+	go func() { _ = cmd.Wait(); logf.Close(); close(gone) }()
 	t.Cleanup(func() {
 		if t.Failed() {
 			b, _ := os.ReadFile(logPath)
 			t.Logf("site DHCP server log:\n%s", bytes.TrimSpace(b))
 		}
 	})
-	// dnsmasq fails fast on a bad option or a busy port, and binds within
-	// milliseconds otherwise.
-	select {
-	case err := <-done:
-		b, _ := os.ReadFile(logPath)
-		t.Fatalf("site DHCP server (dnsmasq) exited: %v\n%s", err, b)
-	case <-time.After(500 * time.Millisecond):
+	// Ready when it listens on port 67 (a bad option or a busy port makes
+	// it exit instead).
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := ns.WaitUDPListen(wctx, 67, gone); err != nil {
+		t.Fatalf("site DHCP server (dnsmasq): %v; its log:\n%s", err, Tail(logPath, 20))
 	}
 }

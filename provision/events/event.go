@@ -45,7 +45,13 @@ const (
 	PhaseRebooting  Phase = "rebooting"
 	PhaseFirstBoot  Phase = "first-boot"
 	PhaseReady      Phase = "ready"
-	PhaseFailed     Phase = "failed"
+	// PhaseVerified: the node's real state (interfaces, bonds, VLANs, MTU,
+	// routes, disks) matches the plan. Only a verified node is done.
+	PhaseVerified Phase = "verified"
+	// PhaseMismatch: installed, but its real state differs from the plan;
+	// the event's detail gives one reason per difference.
+	PhaseMismatch Phase = "mismatch"
+	PhaseFailed   Phase = "failed"
 )
 
 // Event is one thing racklift saw about one node (or about a MAC that is

@@ -25,7 +25,8 @@ type NodeState struct {
 	// LastEvent is the node's latest event of any kind.
 	LastEvent Event `json:"last_event"`
 	// FailedReason is the Detail (or, if empty, the Type) of the event that
-	// put the node in PhaseFailed; empty in every other phase.
+	// put the node in PhaseFailed, or in PhaseMismatch (the differences
+	// from the plan); empty in every other phase.
 	FailedReason string `json:"failed_reason,omitempty"`
 	// Attempts counts install attempts. One starts each time the node
 	// enters PhasePoweringOn, each time it leaves PhaseFailed, and when a
@@ -37,44 +38,6 @@ type NodeState struct {
 	// the query.
 	Durations map[Phase]time.Duration `json:"durations"`
 }
-
-// phaseRank is a phase's position in the normal order (PhasePlanned = 1),
-// 0 for PhaseNone and PhaseFailed, -1 for an unknown phase.
-func phaseRank(p Phase) int {
-	switch p {
-	case PhaseNone, PhaseFailed:
-		return 0
-	case PhasePlanned:
-		return 1
-	case PhaseBMCChecked:
-		return 2
-	case PhaseBIOSOK:
-		return 3
-	case PhasePoweringOn:
-		return 4
-	case PhaseDHCP:
-		return 5
-	case PhaseIPXE:
-		return 6
-	case PhaseKernel:
-		return 7
-	case PhaseInstalling:
-		return 8
-	case PhaseInstalled:
-		return 9
-	case PhaseRebooting:
-		return 10
-	case PhaseFirstBoot:
-		return 11
-	case PhaseReady:
-		return 12
-	default:
-		return -1
-	}
-}
-
-// knownPhase reports whether p is one of the Phase constants.
-func knownPhase(p Phase) bool { return phaseRank(p) >= 0 }
 
 // nodeRow is the stored part of a node's state that events change.
 type nodeRow struct {
@@ -99,11 +62,16 @@ func advance(cur nodeRow, ev Event) (next nodeRow, changed bool) {
 		return next, false
 	case ev.Phase == cur.phase:
 		next.percent = ev.Percent
-		if ev.Phase == PhaseFailed {
+		if ev.Phase == PhaseFailed || ev.Phase == PhaseMismatch {
 			next.failed = failReason(ev)
 		}
 		return next, false
 	case lagging(cur.phase, ev.Phase):
+		return next, false
+	case cur.phase.Installed() && ev.Source != SourceOrchestrator && (ev.Phase == PhaseFailed || phaseRank(ev.Phase) < phaseRank(cur.phase)):
+		// An installed node leaves its install only when the orchestrator
+		// says so (the operator's reinstall): an installer callback, a BMC
+		// or a boot service can never send it back to install or fail it.
 		return next, false
 	}
 	if startsAttempt(cur, ev.Phase) {
@@ -116,7 +84,7 @@ func advance(cur nodeRow, ev Event) (next nodeRow, changed bool) {
 		next.since = cur.since
 	}
 	next.failed = ""
-	if ev.Phase == PhaseFailed {
+	if ev.Phase == PhaseFailed || ev.Phase == PhaseMismatch {
 		next.failed = failReason(ev)
 	}
 	return next, true

@@ -182,35 +182,76 @@ func TestNodeWithoutPhase(t *testing.T) {
 }
 
 // TestLaggingObservationsDoNotMoveBack: a node that is installed and
-// PXE-boots again (DHCP, boot script) stays installed; a reinstall (planned)
-// or the orchestrator's power-on starts over; a failed node moves on.
+// PXE-boots again (DHCP, boot script) stays installed; nothing but the
+// orchestrator (the operator's reinstall) moves an installed node back or
+// fails it; a reinstall (planned) or the orchestrator's power-on of a node
+// that is not installed starts over; a failed node moves on.
 func TestLaggingObservationsDoNotMoveBack(t *testing.T) {
 	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	cur := nodeRow{}
 	steps := []struct {
 		p    Phase
+		src  Source
 		want Phase
 	}{
-		{PhasePoweringOn, PhasePoweringOn},
-		{PhaseDHCP, PhaseDHCP},
-		{PhaseInstalling, PhaseInstalling},
-		{PhaseInstalled, PhaseInstalled},
-		{PhaseDHCP, PhaseInstalled}, // reboot: DHCP renewal lags behind
-		{PhaseIPXE, PhaseInstalled}, // boot script fetch lags behind
-		{PhaseFirstBoot, PhaseFirstBoot},
-		{PhaseKernel, PhaseFirstBoot},
-		{PhasePlanned, PhasePlanned}, // reinstall starts over
-		{PhaseDHCP, PhaseDHCP},
-		{PhaseFailed, PhaseFailed},
-		{PhaseDHCP, PhaseDHCP}, // a failed node booting again moves on
-		{PhaseInstalling, PhaseInstalling},
-		{PhasePoweringOn, PhasePoweringOn}, // the orchestrator's retry starts over
+		{PhasePoweringOn, SourceBMC, PhasePoweringOn},
+		{PhaseDHCP, SourceDHCP, PhaseDHCP},
+		{PhaseInstalling, SourceInstaller, PhaseInstalling},
+		{PhaseInstalled, SourceInstaller, PhaseInstalled},
+		{PhaseDHCP, SourceDHCP, PhaseInstalled}, // reboot: DHCP renewal lags behind
+		{PhaseIPXE, SourceHTTP, PhaseInstalled}, // boot script fetch lags behind
+		{PhaseFirstBoot, SourceHTTP, PhaseFirstBoot},
+		{PhaseKernel, SourceHTTP, PhaseFirstBoot},
+		{PhaseReady, SourceInstaller, PhaseReady},
+		{PhaseFailed, SourceInstaller, PhaseReady},     // an error callback cannot fail an installed node
+		{PhasePlanned, SourceInstaller, PhaseReady},    // nor restart it
+		{PhasePoweringOn, SourceBMC, PhaseReady},       // nor can a BMC report
+		{PhaseInstalling, SourceInstaller, PhaseReady}, // nor an installer
+		{PhaseVerified, SourceOrchestrator, PhaseVerified},
+		{PhaseFailed, SourceHTTP, PhaseVerified},
+		{PhasePlanned, SourceOrchestrator, PhasePlanned}, // the operator's reinstall starts over
+		{PhaseDHCP, SourceDHCP, PhaseDHCP},
+		{PhaseFailed, SourceInstaller, PhaseFailed},
+		{PhaseDHCP, SourceDHCP, PhaseDHCP}, // a failed node booting again moves on
+		{PhaseInstalling, SourceInstaller, PhaseInstalling},
+		{PhasePoweringOn, SourceBMC, PhasePoweringOn}, // the orchestrator's retry starts over
 	}
 	for i, s := range steps {
 		at = at.Add(time.Second)
-		cur, _ = advance(cur, Event{Phase: s.p, At: at})
+		cur, _ = advance(cur, Event{Phase: s.p, Source: s.src, At: at})
 		if cur.phase != s.want {
-			t.Fatalf("step %d (%s): phase %s, want %s", i, s.p, cur.phase, s.want)
+			t.Fatalf("step %d (%s from %s): phase %s, want %s", i, s.p, s.src, cur.phase, s.want)
+		}
+	}
+}
+
+func TestPhaseTable(t *testing.T) {
+	seen := map[Phase]bool{}
+	last := -1
+	for _, p := range Phases() {
+		if seen[p] {
+			t.Errorf("%s twice", p)
+		}
+		seen[p] = true
+		if !knownPhase(p) || p.Label() == "" {
+			t.Errorf("%s: known %v, label %q", p, knownPhase(p), p.Label())
+		}
+		if p != PhaseFailed && p != PhaseMismatch {
+			if pr := p.Progress(100); pr < last {
+				t.Errorf("%s: progress %d goes back from %d", p, pr, last)
+			}
+			last = p.Progress(100)
+		}
+	}
+	if len(seen) != len(phases)-1 { // all but PhaseNone
+		t.Errorf("Phases lists %d of %d phases", len(seen), len(phases)-1)
+	}
+	if PhaseInstalling.Progress(50) != 55 || PhaseInstalling.Progress(-1) != 25 || PhaseVerified.Progress(-1) != 100 {
+		t.Errorf("progress: %d %d %d", PhaseInstalling.Progress(50), PhaseInstalling.Progress(-1), PhaseVerified.Progress(-1))
+	}
+	for p, want := range map[Phase]bool{PhaseInstalling: false, PhaseInstalled: true, PhaseReady: true, PhaseVerified: true, PhaseMismatch: true, PhaseFailed: false} {
+		if p.Installed() != want {
+			t.Errorf("%s.Installed() = %v", p, !want)
 		}
 	}
 }

@@ -52,8 +52,8 @@ const runColumns = `id, started, ended, state, selector, params`
 // stored as JSON (so they must marshal, and must not hold secrets). It
 // returns ErrRunActive if a run is already active.
 func (s *Store) StartRun(ctx context.Context, selector, params any) (Run, error) {
-	if s.closed() {
-		return Run{}, ErrClosed
+	if err := s.writable(); err != nil {
+		return Run{}, err
 	}
 	sel, err := json.Marshal(selector)
 	if err != nil {
@@ -94,8 +94,8 @@ func (s *Store) StartRun(ctx context.Context, selector, params any) (Run, error)
 // EndRun durably ends the active run id with a final state and returns it.
 // It returns ErrNoRun if id is not the active run.
 func (s *Store) EndRun(ctx context.Context, id int64, state RunState) (Run, error) {
-	if s.closed() {
-		return Run{}, ErrClosed
+	if err := s.writable(); err != nil {
+		return Run{}, err
 	}
 	if state == RunActive || !knownRunState(state) {
 		return Run{}, fmt.Errorf("end run %d: state %q is not final", id, state)

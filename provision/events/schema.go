@@ -75,6 +75,14 @@ CREATE TABLE tokens (
 `,
 		// 2: DHCP events of machines not in the plan, by time (Unplanned).
 		`CREATE INDEX events_unplanned ON events (at) WHERE node = '' AND source = 'dhcp' AND mac <> '';`,
+		// 3: what each node last reported about itself (verification facts).
+		`
+CREATE TABLE facts (
+	node  TEXT    PRIMARY KEY,
+	at    INTEGER NOT NULL,
+	facts TEXT    NOT NULL CHECK (json_valid(facts))
+) WITHOUT ROWID;
+`,
 	}
 }
 

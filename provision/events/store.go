@@ -32,6 +32,8 @@ var (
 	// ErrInUse is returned by Open when another process has the state
 	// directory open.
 	ErrInUse = errors.New("events: state directory in use")
+	// ErrReadOnly is returned by every write of a Store from OpenReadOnly.
+	ErrReadOnly = errors.New("events: store opened read-only")
 )
 
 // Defaults, in one place.
@@ -82,6 +84,8 @@ type Store struct {
 
 	closeOnce sync.Once
 	closeErr  error
+	// readOnly: opened by OpenReadOnly (wdb is nil, no writer runs).
+	readOnly bool
 }
 
 // Open opens (creating if needed) the store in dir: it creates dir with mode
@@ -136,6 +140,57 @@ func Open(dir string, log *slog.Logger) (*Store, error) {
 	}
 	go s.writer()
 	return s, nil
+}
+
+// OpenReadOnly opens the store in dir for reading only, beside the racklift
+// serve that may have it open (SQLite's WAL lets readers run beside its
+// writer; the state directory's lock is not taken). Every write returns
+// ErrReadOnly; Subscribe gets nothing. The schema must be this binary's:
+// an older one is an error telling to start racklift serve once (which
+// migrates it), a newer one ErrSchemaTooNew.
+func OpenReadOnly(dir string, log *slog.Logger) (*Store, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	path := filepath.Join(dir, DBFile)
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("events: open %s read-only: %w", path, err)
+	}
+	rdb, err := sql.Open("sqlite", dsn(path, true))
+	if err != nil {
+		return nil, fmt.Errorf("events: open reader: %w", err)
+	}
+	rdb.SetMaxOpenConns(readerConns)
+	rdb.SetMaxIdleConns(readerConns)
+	var version int
+	if err := rdb.QueryRowContext(context.Background(), `PRAGMA user_version`).Scan(&version); err != nil {
+		_ = rdb.Close()
+		return nil, fmt.Errorf("events: open %s read-only: %w", path, err)
+	}
+	switch n := len(migrations()); {
+	case version > n:
+		_ = rdb.Close()
+		return nil, fmt.Errorf("events: %s has schema version %d, this binary knows %d: %w", path, version, n, ErrSchemaTooNew)
+	case version < n:
+		_ = rdb.Close()
+		return nil, fmt.Errorf("events: %s was written by an older racklift (schema %d of %d): start racklift serve on it once to update it", path, version, n)
+	}
+	s := &Store{log: log, path: path, rdb: rdb, broker: NewBroker(defaultSubscriberBuffer, log),
+		now: func() time.Time { return time.Now().UTC() }, quit: make(chan struct{}), done: make(chan struct{}), readOnly: true}
+	close(s.done)
+	return s, nil
+}
+
+// writable returns ErrClosed after Close and ErrReadOnly for a read-only
+// store, nil when writes may go ahead.
+func (s *Store) writable() error {
+	switch {
+	case s.closed():
+		return ErrClosed
+	case s.readOnly:
+		return ErrReadOnly
+	}
+	return nil
 }
 
 // init checks the connection settings and migrates the schema.
@@ -257,7 +312,10 @@ func (s *Store) Close() error {
 		close(s.quit)
 		<-s.done
 		s.broker.Close()
-		s.closeErr = errors.Join(s.wdb.Close(), s.rdb.Close())
+		if s.wdb != nil {
+			s.closeErr = s.wdb.Close()
+		}
+		s.closeErr = errors.Join(s.closeErr, s.rdb.Close())
 		if s.lock != nil {
 			_ = s.lock.Close() // after the database: the next owner finds it closed
 		}

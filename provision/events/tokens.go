@@ -43,6 +43,9 @@ func (s *Store) Token(ctx context.Context, node string) (string, error) {
 // createToken inserts a token for node unless one appeared meanwhile, and
 // returns the stored one.
 func (s *Store) createToken(ctx context.Context, node string) (string, error) {
+	if err := s.writable(); err != nil {
+		return "", err
+	}
 	fresh, err := newToken()
 	if err != nil {
 		return "", fmt.Errorf("token for %q: %w", node, err)
@@ -73,8 +76,8 @@ func (s *Store) createToken(ctx context.Context, node string) (string, error) {
 // RotateToken replaces node's token with a new one (creating it if there was
 // none) and returns it; the old token stops working at once.
 func (s *Store) RotateToken(ctx context.Context, node string) (string, error) {
-	if s.closed() {
-		return "", ErrClosed
+	if err := s.writable(); err != nil {
+		return "", err
 	}
 	if node == "" {
 		return "", errors.New("rotate token: empty node name")

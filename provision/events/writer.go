@@ -46,8 +46,8 @@ type result struct {
 // also published). Record returns ErrInvalidEvent for a malformed event and
 // ErrClosed after Close.
 func (s *Store) Record(ctx context.Context, ev Event) (Event, error) {
-	if s.closed() {
-		return Event{}, ErrClosed
+	if err := s.writable(); err != nil {
+		return Event{}, err
 	}
 	ev, err := s.normalize(ev)
 	if err != nil {

@@ -57,7 +57,10 @@ const (
 	PathAgentKernel = "/agent/vmlinuz"
 	PathAgentInitrd = "/agent/initrd.img"
 	// PathAgentInstructions is the agent's Instructions (JSON). Holds the
-	// node's token and seed: only served to the node.
+	// node's token and seed: only served to the node, which the server
+	// recognises by its address (the agent sends no token: it gets its
+	// token from here). The agent retries 403 and 404 with backoff for
+	// up to 5 minutes.
 	PathAgentInstructions = "/agent/{mac}/instructions"
 	// PathImageManifest is an imported OS image's manifest (JSON). Public.
 	PathImageManifest = "/images/{image}/manifest.json"
@@ -71,8 +74,10 @@ const (
 
 // Callback protocol.
 const (
-	// TokenHeader carries the node's token on callbacks and on fetches of
-	// the agent's instructions.
+	// TokenHeader carries the node's token on callbacks. The deploy
+	// agent has no token until it has its instructions (its kernel
+	// arguments carry no secret), so the instructions are served by the
+	// node's address, not by token (PathAgentInstructions).
 	TokenHeader = "X-Racklift-Token"
 	// TokenQuery carries the token where no header can be set (the
 	// Subiquity webhook reporter, PhaseInstaller).
@@ -180,3 +185,60 @@ func BlobURL(server, sha256 string) string { return join(server, "/blobs/", sha2
 
 // FactsScriptURL returns {server}/lib/racklift-facts.py.
 func FactsScriptURL(server string) string { return join(server, PathFactsScript) }
+
+// Boot is what a node is told when it asks for its boot script (the
+// orchestrator decides; the boot server serves the matching script).
+type Boot int
+
+// Boot decisions.
+const (
+	// BootInstall boots the node's installer (or deploy agent).
+	BootInstall Boot = iota
+	// BootLocal boots the local disk: the node is installed (the reinstall
+	// guard; only the operator's reinstall changes it).
+	BootLocal
+	// BootHold boots nothing: the node's install failed and waits for the
+	// operator's retry; the script says so and exits to the next boot
+	// device.
+	BootHold
+)
+
+func (b Boot) String() string {
+	switch b {
+	case BootInstall:
+		return "install"
+	case BootLocal:
+		return "local"
+	case BootHold:
+		return "hold"
+	}
+	return "unknown"
+}
+
+// Access is what a client asks for on behalf of a node, for the
+// orchestrator's Admit decision.
+type Access int
+
+// Accesses.
+const (
+	// AccessConfig is a file that holds the node's secrets (kickstart,
+	// seed, agent instructions).
+	AccessConfig Access = iota
+	// AccessCallback is a progress callback (it may move the node).
+	AccessCallback
+	// AccessMedia is a media fetch that would move the node's timeline
+	// (its kernel or initrd).
+	AccessMedia
+)
+
+func (a Access) String() string {
+	switch a {
+	case AccessConfig:
+		return "config"
+	case AccessCallback:
+		return "callback"
+	case AccessMedia:
+		return "media"
+	}
+	return "unknown"
+}

@@ -103,7 +103,8 @@ type Facts struct {
 	Routes     []Route     `json:"routes"`
 	// DNS lists the resolvers the system uses, in order.
 	DNS []string `json:"dns"`
-	// Disks holds every block device of type disk, with its partitions.
+	// Disks holds every block device of type disk, with its partitions
+	// and holders.
 	Disks []Disk `json:"disks"`
 	OS    OS     `json:"os"`
 	// Kernel is uname -r.
@@ -129,7 +130,8 @@ type Interface struct {
 	PermMAC string `json:"perm_mac,omitempty"`
 	// Kind is "" for a physical NIC, else "bond", "vlan", "bridge", ...
 	Kind string `json:"kind,omitempty"`
-	// State is the operational state ("up", "down", "lowerlayerdown", ...).
+	// State is the operational state ("up", "down", "lowerlayerdown", ...;
+	// "unknown" for drivers that report no carrier, as virtual ones do).
 	State string `json:"state"`
 	MTU   int    `json:"mtu"`
 	// Addresses are the IPv4 and global IPv6 addresses in CIDR form.
@@ -185,10 +187,16 @@ type Disk struct {
 	FSType string `json:"fstype,omitempty"`
 	// Mountpoints lists where the device is mounted.
 	Mountpoints []string `json:"mountpoints,omitempty"`
-	// ByID lists the device's names under /dev/disk/by-id/ (names only).
-	ByID []string `json:"by_id,omitempty"`
+	// ByID lists the device's names under /dev/disk/by-id/ (names only);
+	// ByPath its names under /dev/disk/by-path/.
+	ByID   []string `json:"by_id,omitempty"`
+	ByPath []string `json:"by_path,omitempty"`
 	// Partitions holds the partitions of a disk.
 	Partitions []Disk `json:"partitions,omitempty"`
+	// Holders holds the devices built on this one that are not its
+	// partitions (LVM volumes, dm-crypt, md RAID), as lsblk's tree shows
+	// them; the root file system of an LVM install is mounted on one.
+	Holders []Disk `json:"holders,omitempty"`
 }
 
 // OS is /etc/os-release.

@@ -11,11 +11,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/racklift/racklift/boot/httpboot"
 	"github.com/racklift/racklift/provision/bmc"
 	"github.com/racklift/racklift/provision/events"
+	"github.com/racklift/racklift/provision/nodeapi"
 	"github.com/racklift/racklift/provision/plan"
-	"github.com/racklift/racklift/webui"
 )
 
 const testPlan = `cluster: {name: t, profile: p, ssh_keys: ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAITestKeyTestKeyTestKeyTestKey0 t"], ha: false}
@@ -193,7 +192,7 @@ func (h *harness) record(t *testing.T, node string, ph events.Phase) {
 func TestRunPowersNodesOnWithOneTimePXE(t *testing.T) {
 	h := newHarness(t, Config{Stagger: 30 * time.Millisecond, Tick: time.Hour})
 	ctx := context.Background()
-	if _, err := h.o.StartRun(ctx, webui.Selection{All: true}); err != nil {
+	if _, err := h.o.StartRun(ctx, plan.Selection{All: true}, 0, 0); err != nil {
 		t.Fatal(err)
 	}
 	for _, n := range []string{"n-01", "n-02", "n-03", "n-04"} {
@@ -248,7 +247,7 @@ func TestRunPowersNodesOnWithOneTimePXE(t *testing.T) {
 		}
 	}
 	// A second run while one is active is refused.
-	if _, err := h.o.StartRun(ctx, webui.Selection{Nodes: []string{"n-01"}}); err == nil {
+	if _, err := h.o.StartRun(ctx, plan.Selection{Nodes: []string{"n-01"}}, 0, 0); err == nil {
 		t.Error("second active run accepted")
 	}
 }
@@ -256,18 +255,18 @@ func TestRunPowersNodesOnWithOneTimePXE(t *testing.T) {
 func TestInstalledNodeBootsLocallyUntilReinstall(t *testing.T) {
 	h := newHarness(t, Config{Tick: time.Hour})
 	ctx := context.Background()
-	if a, _ := h.o.BootAction(ctx, "n-01"); a != httpboot.ActionInstall {
+	if a, _ := h.o.BootAction(ctx, "n-01"); a != nodeapi.BootInstall {
 		t.Fatal("planned node must install")
 	}
 	h.record(t, "n-01", events.PhaseInstalled)
-	if a, _ := h.o.BootAction(ctx, "n-01"); a != httpboot.ActionLocalBoot {
+	if a, _ := h.o.BootAction(ctx, "n-01"); a != nodeapi.BootLocal {
 		t.Fatal("installed node must boot locally")
 	}
 	// Its reboot goes through DHCP again: it must still boot locally.
 	if _, err := h.store.Record(ctx, events.Event{Node: "n-01", Source: events.SourceDHCP, Type: "dhcp.ack", Phase: events.PhaseDHCP, Percent: -1}); err != nil {
 		t.Fatal(err)
 	}
-	if a, _ := h.o.BootAction(ctx, "n-01"); a != httpboot.ActionLocalBoot {
+	if a, _ := h.o.BootAction(ctx, "n-01"); a != nodeapi.BootLocal {
 		t.Fatal("installed node that PXE boots again must still boot locally")
 	}
 	// Installed: the orchestrator sets the disk as persistent boot device.
@@ -279,14 +278,14 @@ func TestInstalledNodeBootsLocallyUntilReinstall(t *testing.T) {
 		t.Fatalf("boot device not set to disk: %s", h.bmcs.callsOf("n-01"))
 	}
 	// A run never reinstalls it.
-	if _, err := h.o.StartRun(ctx, webui.Selection{Nodes: []string{"n-01"}}); err == nil {
+	if _, err := h.o.StartRun(ctx, plan.Selection{Nodes: []string{"n-01"}}, 0, 0); err == nil {
 		t.Fatal("run accepted an installed node")
 	}
 	if err := h.o.Reinstall(ctx, "n-01"); err != nil {
 		t.Fatal(err)
 	}
 	h.waitPhase(t, "n-01", events.PhasePoweringOn)
-	if a, _ := h.o.BootAction(ctx, "n-01"); a != httpboot.ActionInstall {
+	if a, _ := h.o.BootAction(ctx, "n-01"); a != nodeapi.BootInstall {
 		t.Fatal("reinstalled node must install")
 	}
 }
@@ -295,7 +294,7 @@ func TestStalledNodeRetriedThenFailed(t *testing.T) {
 	h := newHarness(t, Config{Tick: 20 * time.Millisecond, MaxRetries: 1,
 		Stall: map[events.Phase]time.Duration{events.PhasePoweringOn: 150 * time.Millisecond}})
 	ctx := context.Background()
-	if _, err := h.o.StartRun(ctx, webui.Selection{Nodes: []string{"n-01"}}); err != nil {
+	if _, err := h.o.StartRun(ctx, plan.Selection{Nodes: []string{"n-01"}}, 0, 0); err != nil {
 		t.Fatal(err)
 	}
 	st := h.waitPhase(t, "n-01", events.PhaseFailed)
@@ -331,7 +330,7 @@ func TestReadyRotatesTokenAndEndsRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h.o.StartRun(ctx, webui.Selection{Nodes: []string{"n-03"}}); err != nil {
+	if _, err := h.o.StartRun(ctx, plan.Selection{Nodes: []string{"n-03"}}, 0, 0); err != nil {
 		t.Fatal(err)
 	}
 	h.waitPhase(t, "n-03", events.PhasePoweringOn)
@@ -392,7 +391,7 @@ func TestBMCFailureFailsNodeWithReason(t *testing.T) {
 	h.bmcs.mu.Lock()
 	h.bmcs.fail["n-01"] = &bmc.Error{Node: "n-01", Op: "open", Kind: bmc.KindAuth, Err: bmc.ErrAuth}
 	h.bmcs.mu.Unlock()
-	if _, err := h.o.StartRun(context.Background(), webui.Selection{Nodes: []string{"n-01", "n-03"}}); err != nil {
+	if _, err := h.o.StartRun(context.Background(), plan.Selection{Nodes: []string{"n-01", "n-03"}}, 0, 0); err != nil {
 		t.Fatal(err)
 	}
 	st := h.waitPhase(t, "n-01", events.PhaseFailed)
@@ -407,7 +406,7 @@ func TestBMCFailureFailsNodeWithReason(t *testing.T) {
 func TestRunLeavesBootingNodesAlone(t *testing.T) {
 	h := newHarness(t, Config{Stagger: 300 * time.Millisecond, Parallel: 1, Tick: time.Hour})
 	ctx := context.Background()
-	if _, err := h.o.StartRun(ctx, webui.Selection{Nodes: []string{"n-01", "n-02", "n-03"}}); err != nil {
+	if _, err := h.o.StartRun(ctx, plan.Selection{Nodes: []string{"n-01", "n-02", "n-03"}}, 0, 0); err != nil {
 		t.Fatal(err)
 	}
 	h.record(t, "n-03", events.PhaseReady) // finished before its turn
@@ -582,7 +581,7 @@ func TestRunStartedBeforeResumeIsDrivenOnce(t *testing.T) {
 	f := &fakeBMCs{power: map[string]string{}, fail: map[string]error{}}
 	o := New(p, store, f.factory, secrets{}, Config{Stagger: time.Millisecond, Tick: time.Hour}, slog.New(slog.DiscardHandler))
 	ctx, cancel := context.WithCancel(context.Background())
-	if _, err := o.StartRun(ctx, webui.Selection{All: true}); err != nil {
+	if _, err := o.StartRun(ctx, plan.Selection{All: true}, 0, 0); err != nil {
 		t.Fatal(err)
 	}
 	// The run's driver has powered every node before Run gets to look.

@@ -90,6 +90,12 @@ networks:
     vlan: 160
     allocate: {compute: 10.25.16.0}
 
+openstack:
+  release: "2025.2"
+  instance_ha: true
+  docker_registry: 10.20.0.250:4000
+  neutron_external_interface: bond0
+
 vips:
   - {name: internal, network: mgmt, address: 10.20.0.5, fqdn: api-int.%s.example.com}
   - {name: external, network: external, address: 198.51.100.5, fqdn: cloud.%s.example.com}

@@ -546,7 +546,16 @@ func (rs *resolver) disk(s DiskSpec, path string) (Disk, bool) {
 		rs.r.errorf("disk-ref", path, "by_id is the name under /dev/disk/by-id/ without the directory", "disk identifier contains '/' or spaces")
 		return Disk{}, false
 	}
-	return Disk(s), true
+	d := Disk{Path: s.Path, ByID: s.ByID, Serial: s.Serial, Wipe: s.Wipe}
+	if s.Size != "" {
+		b, err := ParseDiskSize(s.Size)
+		if err != nil {
+			rs.r.errorf("disk-size", path+".size", "write a size like 480G or 1.92T (powers of 1000, as on the disk's label) or 447GiB (powers of 1024, as lsblk shows)", "%q is not a disk size: %v", s.Size, err)
+			return Disk{}, false
+		}
+		d.SizeBytes = b
+	}
+	return d, true
 }
 
 func (rs *resolver) nodeDisks(nc *nodeCtx) {
@@ -682,6 +691,9 @@ func (rs *resolver) checkSoftware(path string, pkgs, args []string, sysctl map[s
 // nodeBIOS merges the BIOS baseline: defaults, then the role, then the node.
 func (rs *resolver) nodeBIOS(nc *nodeCtx) {
 	out := BIOS{BootMode: "uefi", Attributes: map[string]string{}}
+	// Where boot_mode and secure_boot were last set (the most specific
+	// level), for the message when they disagree.
+	var modePath, sbPath string
 	merge := func(b *BIOSSpec, path string) {
 		if b == nil {
 			return
@@ -690,8 +702,13 @@ func (rs *resolver) nodeBIOS(nc *nodeCtx) {
 		case "":
 		case "uefi", "legacy":
 			out.BootMode = b.BootMode
+			modePath = path + ".boot_mode"
 		default:
 			rs.r.errorf("bios-boot-mode", path+".boot_mode", "use uefi or legacy", "unknown boot mode %q", b.BootMode)
+		}
+		if b.SecureBoot != nil {
+			out.SecureBoot = *b.SecureBoot
+			sbPath = path + ".secure_boot"
 		}
 		if b.PXENIC != "" {
 			out.PXENIC = b.PXENIC
@@ -713,5 +730,26 @@ func (rs *resolver) nodeBIOS(nc *nodeCtx) {
 		merge(nc.role.BIOS, "defaults.roles")
 	}
 	merge(nc.spec.BIOS, nc.path+".bios")
+	if out.SecureBoot && out.BootMode != "uefi" {
+		// Point at whichever of the two the node's own level (or the
+		// more specific one) set; secure_boot when they are equal.
+		at := sbPath
+		if specificity(modePath) > specificity(sbPath) {
+			at = modePath
+		}
+		rs.r.errorf("secure-boot-mode", at, "set boot_mode: uefi for this node, or secure_boot: false (Secure Boot is a UEFI feature)",
+			"node %q has secure_boot: true but boot_mode %s", nc.node.Name, out.BootMode)
+	}
 	nc.node.BIOS = out
+}
+
+// specificity ranks where a BIOS setting came from: defaults, a role, the node.
+func specificity(path string) int {
+	switch {
+	case strings.HasPrefix(path, "nodes["):
+		return 2
+	case strings.HasPrefix(path, "defaults.roles"):
+		return 1
+	}
+	return 0
 }

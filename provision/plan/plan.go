@@ -59,6 +59,8 @@ type Plan struct {
 	Networks []*Network
 	VIPs     []VIP
 	Nodes    []*Node
+	// OpenStack is what the kolla-ansible hand-off needs beyond the nodes.
+	OpenStack OpenStack
 
 	byMAC  map[string]*Node
 	byName map[string]*Node
@@ -78,6 +80,16 @@ type Cluster struct {
 	Profile            string
 	CephPoolSize       int
 	HA                 bool
+}
+
+// OpenStack holds the plan's openstack: section as written (zero values
+// mean "not set"; the hand-off applies its defaults).
+type OpenStack struct {
+	Release                   string
+	KeepalivedVirtualRouterID int
+	DockerRegistry            string
+	InstanceHA                bool
+	NeutronExternalInterface  string
 }
 
 // Network is a resolved network.
@@ -138,6 +150,9 @@ type BIOS struct {
 	PXENIC         string
 	Virtualization *bool
 	Attributes     map[string]string
+	// SecureBoot is true when the node must boot with UEFI Secure Boot on
+	// (through shim and signed GRUB, never iPXE); BootMode is then uefi.
+	SecureBoot bool
 }
 
 // UEFI reports whether the node boots in UEFI mode.
@@ -189,7 +204,33 @@ type Disk struct {
 	Path   string
 	ByID   string
 	Serial string
-	Wipe   bool
+	// SizeBytes is the size the plan gives (0 = any); a disk matches when
+	// its size is within DiskSizeTolerance of it (see SizeRange).
+	SizeBytes int64
+	Wipe      bool
+}
+
+// DiskSizeTolerance is how far a disk's real size may be from the plan's
+// size: 2 %, enough for a label's rounding (a "480G" SSD has 480,103,981,056
+// bytes, "1.92T" 1,920,383,410,176) and small enough to tell a 480 GB disk
+// from a 500 GB one.
+const DiskSizeTolerance = 0.02
+
+// SizeRange returns the smallest and largest size in bytes a disk may have
+// to match the plan's size, or 0, 0 when the plan gives none.
+func (d Disk) SizeRange() (lo, hi int64) {
+	if d.SizeBytes <= 0 {
+		return 0, 0
+	}
+	f := float64(d.SizeBytes)
+	return int64(f * (1 - DiskSizeTolerance)), int64(f * (1 + DiskSizeTolerance))
+}
+
+// SizeMatches reports whether a disk of size bytes matches the plan's
+// size (always true when the plan gives none).
+func (d Disk) SizeMatches(size int64) bool {
+	lo, hi := d.SizeRange()
+	return d.SizeBytes <= 0 || (size >= lo && size <= hi)
 }
 
 // DevicePath returns a path usable on the node when one is known (Path or

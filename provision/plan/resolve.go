@@ -81,6 +81,7 @@ func resolve(r *reporter, spec *Spec, opts Options) *Plan {
 	rs.nodes()
 	rs.secrets()
 	checkHA(r, rs.p)
+	checkHandoff(r, rs.p, spec.OpenStack)
 	return rs.p
 }
 

@@ -13,6 +13,8 @@ const basePlan = `cluster:
   domain: t.example.com
   ssh_keys: ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBaseTestKeyBaseTestKeyBaseTestKey t@t"]
   profile: rocky9
+openstack:
+  neutron_external_interface: bond0
 networks:
   - name: mgmt
     purpose: management
@@ -112,6 +114,8 @@ type ruleCase struct {
 	sev        Severity
 	msg        string
 	at, after  string
+	// extra is a second replacement (old, new), applied first.
+	extra [2]string
 }
 
 func ruleCases() []ruleCase {
@@ -216,6 +220,15 @@ func ruleCases() []ruleCase {
 			rule: "kernel-arg", path: "nodes[6].kernel_args[0]", sev: Error, msg: `"quiet splash" is not a single kernel argument`, at: `"quiet splash"`},
 		{name: "bios boot mode", old: "  disks:\n    os: {path: /dev/sda}\n", new: "  disks:\n    os: {path: /dev/sda}\n  bios: {boot_mode: efi}\n",
 			rule: "bios-boot-mode", path: "defaults.bios.boot_mode", sev: Error, msg: `unknown boot mode "efi"`, at: "efi}"},
+		{name: "secure boot needs uefi", old: "  disks:\n    os: {path: /dev/sda}\n", new: "  disks:\n    os: {path: /dev/sda}\n  bios: {boot_mode: legacy, secure_boot: true}\n",
+			rule: "secure-boot-mode", path: "defaults.bios.secure_boot", sev: Error, msg: `node "ctl-01" has secure_boot: true but boot_mode legacy`, at: "true}"},
+		{name: "secure boot on a legacy node", old: cmp, new: `  - {name: cmp-04, roles: [compute], mac: "52:54:00:00:02:04", bmc: {address: 10.0.1.24}, bios: {boot_mode: legacy}}` + "\n  - {name: cmp-05, roles: [compute], mac: \"52:54:00:00:02:05\", bmc: {address: 10.0.1.25}}",
+			rule: "secure-boot-mode", path: "nodes[6].bios.boot_mode", sev: Error, msg: `node "cmp-04" has secure_boot: true but boot_mode legacy`, at: "legacy}}",
+			extra: [2]string{"  disks:\n    os: {path: /dev/sda}\n", "  disks:\n    os: {path: /dev/sda}\n  bios: {secure_boot: true}\n"}},
+		{name: "disk size unit", old: `bmc: {address: 10.0.1.12}, disks: {osds: [{path: /dev/sdb}]}`, new: `bmc: {address: 10.0.1.12}, disks: {osds: [{path: /dev/sdb, size: 480X}]}`,
+			rule: "disk-size", path: "nodes[4].disks.osds[0].size", sev: Error, msg: `"480X" is not a disk size: unknown unit "X"`, at: "480X"},
+		{name: "disk size zero", old: "    os: {path: /dev/sda}\n", new: "    os: {path: /dev/sda, size: 0G}\n",
+			rule: "disk-size", path: "defaults.disks.os.size", sev: Error, msg: `"0G" is not a disk size: the size is zero`, at: "0G}"},
 		{name: "unknown profile", old: "profile: rocky9", new: "profile: rocky8", rule: "profile", path: "cluster.profile", sev: Error,
 			msg: `unknown OS profile "rocky8"`, at: "rocky8"},
 		{name: "unknown role", old: "roles: [compute]", new: "roles: [compute, nova]", rule: "role", path: "nodes[6].roles[1]", sev: Error,
@@ -258,10 +271,17 @@ func TestRules(t *testing.T) {
 	seen := map[string]bool{}
 	for _, c := range ruleCases() {
 		t.Run(c.name, func(t *testing.T) {
-			if !strings.Contains(basePlan, c.old) {
+			text := basePlan
+			if c.extra[0] != "" {
+				if !strings.Contains(text, c.extra[0]) {
+					t.Fatalf("replacement source %q not in base plan", c.extra[0])
+				}
+				text = strings.Replace(text, c.extra[0], c.extra[1], 1)
+			}
+			if !strings.Contains(text, c.old) {
 				t.Fatalf("replacement source %q not in base plan", c.old)
 			}
-			text := strings.Replace(basePlan, c.old, c.new, 1)
+			text = strings.Replace(text, c.old, c.new, 1)
 			p, ds := Load("broken.yaml", []byte(text), Options{Profiles: ps, Secrets: testSecrets(t)})
 			if (p == nil) != ds.HasErrors() {
 				t.Fatalf("plan nil=%v but HasErrors=%v", p == nil, ds.HasErrors())

@@ -14,6 +14,17 @@ type Spec struct {
 	VIPs     []VIPSpec   `yaml:"vips" desc:"Virtual IPs held by Keepalived/Pacemaker for HAProxy (internal and external API endpoints)."`
 	Defaults NodeDefault `yaml:"defaults" desc:"Values every node inherits unless it sets its own."`
 	Nodes    []NodeSpec  `yaml:"nodes" desc:"The servers."`
+	// OpenStack is read by the hand-off (racklift handoff) only.
+	OpenStack OpenStackSpec `yaml:"openstack" desc:"What the hand-off to kolla-ansible needs beyond the nodes (racklift handoff)."`
+}
+
+// OpenStackSpec is what the kolla-ansible hand-off needs that the nodes do not say.
+type OpenStackSpec struct {
+	Release                   string `yaml:"release" desc:"OpenStack release kolla-ansible deploys (openstack_release), e.g. 2025.2. Default: the release racklift's hand-off targets."`
+	KeepalivedVirtualRouterID int    `yaml:"keepalived_virtual_router_id" desc:"VRRP virtual router id of the VIPs, 1-255; must be unique among the keepalived clusters on the VIP networks. Default 51 (kolla-ansible's)."`
+	DockerRegistry            string `yaml:"docker_registry" desc:"Offline container registry (host or host:port) kolla-ansible pulls its images from, e.g. 10.10.0.250:4000."`
+	InstanceHA                bool   `yaml:"instance_ha" desc:"Instance HA with Masakari and Pacemaker: compute nodes are fenced through their BMCs and their VMs evacuated."`
+	NeutronExternalInterface  string `yaml:"neutron_external_interface" desc:"Interface Neutron plugs into its external bridge (br-ex) on the network nodes (controllers when there are none): a NIC, bond or NAME.VLAN that carries no address, e.g. bond0 for VLAN provider networks."`
 }
 
 // ClusterSpec holds cluster-wide settings.
@@ -146,6 +157,7 @@ type DiskSpec struct {
 	Path   string `yaml:"path" desc:"Device path, e.g. /dev/sda or /dev/disk/by-path/..."`
 	ByID   string `yaml:"by_id" desc:"Name under /dev/disk/by-id/, e.g. wwn-0x5000c500a1b2c3d4."`
 	Serial string `yaml:"serial" desc:"Disk serial number."`
+	Size   string `yaml:"size" desc:"Optional size the disk must have, e.g. 480G, 1.92T (powers of 1000, as on the disk's label) or 447GiB (powers of 1024, as lsblk shows); a disk matches within 2 %."`
 	Wipe   bool   `yaml:"wipe" desc:"Wipe the disk's signatures before install (OSD disks only)."`
 }
 
@@ -154,5 +166,6 @@ type BIOSSpec struct {
 	BootMode       string            `yaml:"boot_mode" desc:"Firmware boot mode; also how the one-time PXE boot is requested (default uefi)." enum:"uefi|legacy"`
 	PXENIC         string            `yaml:"pxe_nic" desc:"The NIC to PXE boot from, in the vendor's words (Dell FQDD such as NIC.Integrated.1-1-1, HPE NicBoot1)."`
 	Virtualization *bool             `yaml:"virtualization" desc:"Turn CPU virtualization (VT-x/AMD-V) on or off; absent leaves it alone."`
+	SecureBoot     *bool             `yaml:"secure_boot" desc:"true: the node boots with UEFI Secure Boot on, through the signed chain (shim, GRUB) instead of iPXE, and verification requires Secure Boot on. Needs boot_mode uefi. Default false."`
 	Attributes     map[string]string `yaml:"attributes" desc:"Raw vendor BIOS attributes to set, name -> value."`
 }

@@ -90,7 +90,7 @@ func TestAutoinstallNetwork(t *testing.T) {
 	if eno1.Match["macaddress"] != "b8:ca:3a:20:00:06" || eno1.SetName != "eno1" {
 		t.Errorf("eno1 not matched by MAC with set-name: %+v", eno1)
 	}
-	if len(eno1.Addresses) != 1 || eno1.Addresses[0] != "10.10.0.106/24" || len(eno1.Routes) != 1 || eno1.Routes[0]["via"] != "10.10.0.1" || eno1.Routes[0]["to"] != "default" {
+	if len(eno1.Addresses) != 1 || eno1.Addresses[0] != "10.10.0.106/24" || len(eno1.Routes) != 1 || eno1.Routes[0]["via"] != "10.10.0.1" || eno1.Routes[0]["to"] != "0.0.0.0/0" {
 		t.Errorf("eno1 address/route: %+v", eno1)
 	}
 	for _, m := range []string{"ens1f0", "ens1f1"} {
@@ -291,7 +291,7 @@ description: a rescue image
 installer: none
 kernel: vmlinuz
 initrd: [initrd.img, extra.img]
-args: "console=ttyS0 racklift.progress={{.ProgressURL}} racklift.node={{.Node}}"
+args: "console=ttyS0 racklift.node={{.Node}} racklift.config={{.ConfigURL}}"
 `)}}
 	profs, err := profiles.Load(profiles.Builtin(), custom)
 	if err != nil {
@@ -311,7 +311,7 @@ args: "console=ttyS0 racklift.progress={{.ProgressURL}} racklift.node={{.Node}}"
 			t.Fatalf("profile %s: %v", name, err)
 		}
 		prof, _ := profs.Get(name)
-		if len(files) != len(fileNames(prof)) {
+		if len(files) != len(fileNames(prof, &n)) {
 			t.Errorf("profile %s: %d files", name, len(files))
 		}
 	}
@@ -321,7 +321,7 @@ args: "console=ttyS0 racklift.progress={{.ProgressURL}} racklift.node={{.Node}}"
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(b), "initrd=initrd0 initrd=initrd1 console=ttyS0 racklift.progress=http://10.99.0.1:8080/phone-home/b8:ca:3a:20:00:01/progress?token=test-token-hci-compute-01 racklift.node=hci-compute-01") {
+	if !strings.Contains(string(b), "initrd=initrd0 initrd=initrd1 console=ttyS0 racklift.node=hci-compute-01 racklift.config= ") {
 		t.Errorf("rescue boot.ipxe:\n%s", b)
 	}
 }

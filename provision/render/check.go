@@ -2,12 +2,15 @@ package render
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
 	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/racklift/racklift/provision/nodeapi"
 )
 
 // outputKind says how a rendered file is checked.
@@ -19,6 +22,9 @@ const (
 	kindCloudConfig
 	kindAutoinstall
 	kindYAML
+	kindGRUB
+	kindNetworkConfig
+	kindInstructions
 )
 
 // check validates a rendered file before anyone gets it.
@@ -58,6 +64,64 @@ func check(kind outputKind, b []byte) error {
 		if err := yaml.Unmarshal(b, &doc); err != nil {
 			return fmt.Errorf("not valid YAML: %w", err)
 		}
+	case kindGRUB:
+		return checkGRUB(b)
+	case kindNetworkConfig:
+		return checkNetworkConfig(b)
+	case kindInstructions:
+		return checkInstructions(b)
+	}
+	return nil
+}
+
+// checkGRUB checks a GRUB config racklift wrote: a comment first, every
+// line printable, no template text left over. (grub-script-check, the
+// real parser, runs on every one in the integration tests.)
+func checkGRUB(b []byte) error {
+	if !bytes.HasPrefix(b, []byte("# racklift")) || !bytes.HasSuffix(b, []byte("\n")) {
+		return errors.New(`GRUB config does not start with "# racklift" or does not end with a newline`)
+	}
+	for i, line := range strings.Split(string(b), "\n") {
+		if strings.Contains(line, "{{") || strings.ContainsFunc(line, func(r rune) bool { return r < 0x20 && r != '\t' }) {
+			return fmt.Errorf("GRUB config line %d: template text or control characters", i+1)
+		}
+	}
+	return nil
+}
+
+// checkNetworkConfig checks a network config version 2 document.
+func checkNetworkConfig(b []byte) error {
+	var doc struct {
+		Version   int            `yaml:"version"`
+		Ethernets map[string]any `yaml:"ethernets"`
+	}
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		return fmt.Errorf("network-config is not valid YAML: %w", err)
+	}
+	if doc.Version != 2 || len(doc.Ethernets) == 0 {
+		return errors.New("network-config: want version: 2 with ethernets")
+	}
+	return nil
+}
+
+// checkInstructions checks that instructions decode as the agent decodes
+// them and are complete.
+func checkInstructions(b []byte) error {
+	var in nodeapi.Instructions
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&in); err != nil {
+		return fmt.Errorf("instructions are not valid JSON: %w", err)
+	}
+	switch {
+	case in.Node == "" || in.MAC == "" || in.Token == "" || in.Server == "":
+		return errors.New("instructions: node, MAC, token or server missing")
+	case in.Image.Name == "" || in.Image.ManifestURL == "" || len(in.Image.BlobURLs) == 0:
+		return errors.New("instructions: image missing")
+	case in.OSDisk == (nodeapi.DiskMatch{}):
+		return errors.New("instructions: no OS disk")
+	case in.Seed.UserData == "" || in.Seed.MetaData == "" || in.Seed.NetworkConfig == "":
+		return errors.New("instructions: incomplete seed")
 	}
 	return nil
 }

@@ -24,9 +24,31 @@ type Env struct {
 	// RootHash is the root password crypt hash from the secrets. Empty
 	// locks the root password (SSH keys only).
 	RootHash string
-	// nodeapi.MediaURL overrides {ServerURL}/media/{media} for the OS media
+	// MediaURL overrides {ServerURL}/media/{media} for the OS media
 	// (e.g. a local mirror); "" uses the default.
 	MediaURL string
+	// SSHKeys are more public keys for root besides the plan's: the site's
+	// deployment key, with which the hand-off's Ansible and cephadm log in.
+	SSHKeys []string
+	// Image is what the image store knows about the node's image, for
+	// the agent's instructions (profiles of installer kind image).
+	Image ImageEnv
+}
+
+// ImageEnv is the image store's part of an image node's instructions
+// (nodeapi.ImageRef): the renderer knows the image's name from the
+// profile, the caller knows its manifest.
+type ImageEnv struct {
+	// ManifestSHA256 is the SHA-256 (64 lower-case hex digits) of the
+	// imported image's manifest.json; "" when unknown (e.g. `plan render`
+	// without a state dir: the agent then refuses to write).
+	ManifestSHA256 string
+	// BlobURLs are the base URLs serving nodeapi.PathBlob, racklift first;
+	// empty means ServerURL alone.
+	BlobURLs []string
+	// NoReboot leaves the node up after the agent wrote the image (tests
+	// that inspect the disk); nodeapi.Instructions.Reboot is its negation.
+	NoReboot bool
 }
 
 // Character sets the renderer accepts for values it writes into shell,
@@ -39,6 +61,7 @@ var (
 	devPathRE   = regexp.MustCompile(`^/dev/[A-Za-z0-9._:+/-]+$`)
 	serialRE    = regexp.MustCompile(`^[A-Za-z0-9._:+-]{1,128}$`)
 	plainRE     = regexp.MustCompile(`^[A-Za-z0-9._:/+@*~=,-]+$`)
+	sha256RE    = regexp.MustCompile(`^[0-9a-f]{64}$`)
 	sshKeyRE    = regexp.MustCompile(`^[A-Za-z0-9@.-]+ [A-Za-z0-9+/=]+( [^"'\\\x00-\x1f\x7f` + "`" + `$]*)?$`)
 )
 
@@ -65,6 +88,14 @@ func (e Env) check() error {
 	if e.RootHash != "" && !hashRE.MatchString(e.RootHash) {
 		// Never echo the value.
 		return fmt.Errorf("root password hash: not a crypt(3) hash (make one with: openssl passwd -6)")
+	}
+	if e.Image.ManifestSHA256 != "" && !sha256RE.MatchString(e.Image.ManifestSHA256) {
+		return fmt.Errorf("image manifest SHA-256 %q: want 64 lower-case hex digits", e.Image.ManifestSHA256)
+	}
+	for _, u := range e.Image.BlobURLs {
+		if !serverURLRE.MatchString(strings.TrimRight(u, "/")) {
+			return fmt.Errorf("blob URL %q: want http://HOST[:PORT][/PATH]", u)
+		}
 	}
 	return nil
 }
@@ -107,6 +138,29 @@ type nodeData struct {
 	FirstBoot string
 	// Hosts is the cluster's /etc/hosts (only set for first-boot files).
 	Hosts string
+	// Image is true for profiles of installer kind image: the first boot
+	// also sets root's password and keys and the sysctl settings (no
+	// installer did).
+	Image bool
+	// NetworkConfig is the node's network config version 2, top level
+	// (only set for autoinstall user-data, which indents it).
+	NetworkConfig string
+	// ReadyScript is the first boot's ready script (only set for
+	// first-boot files); FactsSHA256 the SHA-256 of the facts script it
+	// fetches and checks.
+	ReadyScript string
+	FactsSHA256 string
+	// GRUB is the installer boot in GRUB's syntax (only set for grub.cfg).
+	GRUB grubData
+	// ImageEnv is Env.Image, for the instructions.
+	ImageEnv ImageEnv
+}
+
+// grubData is what grub.cfg loads: GRUB device paths and quoted words.
+type grubData struct {
+	Kernel  string
+	Initrds []string
+	Args    string
 }
 
 type keyValue struct{ Key, Value string }
@@ -118,10 +172,12 @@ type nodeURLs struct {
 	Initrds                                 []initrd
 	// Phone-home URLs (token in the nodeapi.TokenHeader header).
 	Pre, Post, Installed, FirstBoot, Ready, Error string
-	// Webhook is the Subiquity reporting endpoint, token in the query.
+	// Webhook is the Subiquity reporting endpoint, token in the query
+	// (only in the autoinstall user-data, which is served to the node only).
 	Webhook string
-	// Progress is the kernel-phase progress URL, token in the query.
-	Progress string
+	// GRUB is the node's grub.cfg; FactsScript the facts script the first
+	// boot runs; Instructions the deploy agent's instructions (image).
+	GRUB, FactsScript, Instructions string
 }
 
 type initrd struct{ Name, URL string }
@@ -170,6 +226,13 @@ type ifaddr struct {
 	DNS          []string
 	Search       []string
 	Provisioning bool
+	// Gateway4 writes the default route as network config's gateway4:
+	// (image nodes). cloud-init 22.4 (Debian 12) renders routes: for
+	// ifupdown as net-tools `route` commands, which a Debian image
+	// without net-tools cannot run, and refuses "to: default"; gateway4
+	// becomes ifupdown's own gateway line. Netplan (autoinstall) gets
+	// routes: to 0.0.0.0/0.
+	Gateway4 bool
 }
 
 // diskData is a disk as the templates use it.
@@ -240,16 +303,21 @@ func bondOpts(mode string) string {
 }
 
 // buildNet turns the node's NICs, bonds and addresses into interfaces.
+// MTUs come from plan.Node.Links, the one definition verification checks.
 func buildNet(c *plan.Cluster, n *plan.Node) (netData, error) {
 	var nd netData
+	mtus := map[string]int{}
+	for _, l := range n.Links() {
+		mtus[l.Name] = l.MTU
+	}
 	for _, x := range n.NICs {
 		if !plainRE.MatchString(x.Name) {
 			return nd, fmt.Errorf("interface name %q", x.Name)
 		}
-		nd.Ethernets = append(nd.Ethernets, iface{Name: x.Name, MAC: x.MAC, MTU: x.MTU})
+		nd.Ethernets = append(nd.Ethernets, iface{Name: x.Name, MAC: x.MAC, MTU: mtus[x.Name]})
 	}
 	for _, b := range n.Bonds {
-		nd.Bonds = append(nd.Bonds, iface{Name: b.Name, Members: slices.Clone(b.Members), Mode: b.Mode, BondOpts: bondOpts(b.Mode), MTU: b.MTU})
+		nd.Bonds = append(nd.Bonds, iface{Name: b.Name, Members: slices.Clone(b.Members), Mode: b.Mode, BondOpts: bondOpts(b.Mode), MTU: mtus[b.Name]})
 		for _, m := range b.Members {
 			if i := findIface(nd.Ethernets, m); i >= 0 {
 				nd.Ethernets[i].Member = b.Name
@@ -265,12 +333,6 @@ func buildNet(c *plan.Cluster, n *plan.Node) (netData, error) {
 			return &nd.Bonds[i]
 		}
 		return nil
-	}
-	// raise makes the interface at least mtu (a parent carries its VLANs).
-	raise := func(x *iface, mtu int) {
-		if x.MTU < mtu {
-			x.MTU = mtu
-		}
 	}
 	var bootName string
 	for _, a := range n.Addresses {
@@ -297,16 +359,11 @@ func buildNet(c *plan.Cluster, n *plan.Node) (netData, error) {
 		if parent == nil {
 			return nd, fmt.Errorf("network %s: node has no interface %q", nw.Name, a.Interface)
 		}
-		mtu := nw.MTU
-		if mtu == 0 {
-			mtu = 1500
-		}
 		if nw.VLAN == 0 {
 			if parent.Addr != nil {
 				return nd, fmt.Errorf("interface %s carries two untagged networks (%s, %s)", parent.Name, parent.Addr.Network, nw.Name)
 			}
 			parent.Addr = ad
-			raise(parent, mtu)
 			if nw.Provisioning {
 				parent.Boot = true
 				bootName = parent.Name
@@ -316,24 +373,7 @@ func buildNet(c *plan.Cluster, n *plan.Node) (netData, error) {
 		if !plainRE.MatchString(a.Device) {
 			return nd, fmt.Errorf("VLAN device name %q", a.Device)
 		}
-		raise(parent, mtu)
-		nd.VLANs = append(nd.VLANs, iface{Name: a.Device, Parent: a.Interface, VLAN: nw.VLAN, MTU: mtu, Addr: ad})
-	}
-	for i := range nd.Ethernets {
-		if nd.Ethernets[i].MTU == 0 {
-			nd.Ethernets[i].MTU = 1500
-		}
-	}
-	for i := range nd.Bonds {
-		b := &nd.Bonds[i]
-		if b.MTU == 0 {
-			b.MTU = 1500
-		}
-		for _, m := range b.Members {
-			if j := findIface(nd.Ethernets, m); j >= 0 {
-				raise(&nd.Ethernets[j], b.MTU)
-			}
-		}
+		nd.VLANs = append(nd.VLANs, iface{Name: a.Device, Parent: a.Interface, VLAN: nw.VLAN, MTU: mtus[a.Device], Addr: ad})
 	}
 	if bootName != "" {
 		nd.Boot = lookup(bootName)
@@ -373,6 +413,9 @@ func (r *Renderer) baseData(p *plan.Plan, n *plan.Node, prof *profiles.Profile, 
 		Token:    env.Token,
 		RootHash: env.RootHash,
 		Timezone: p.Cluster.Timezone,
+
+		FactsSHA256: r.factsSHA,
+		ImageEnv:    env.Image,
 	}
 	if d.FQDN == "" {
 		d.FQDN = n.Name
@@ -387,12 +430,13 @@ func (r *Renderer) baseData(p *plan.Plan, n *plan.Node, prof *profiles.Profile, 
 		}
 	}
 	d.NTP = p.Cluster.NTP
-	for _, k := range p.Cluster.SSHKeys {
+	keys := append(slices.Clone(p.Cluster.SSHKeys), env.SSHKeys...)
+	for _, k := range keys {
 		if !sshKeyRE.MatchString(k) {
 			return nil, fmt.Errorf("SSH key %.30q...: not a one-line OpenSSH public key racklift can write safely", k)
 		}
 	}
-	d.SSHKeys = p.Cluster.SSHKeys
+	d.SSHKeys = keys
 
 	media := strings.TrimRight(env.MediaURL, "/")
 	if media == "" {
@@ -422,7 +466,10 @@ func (r *Renderer) baseData(p *plan.Plan, n *plan.Node, prof *profiles.Profile, 
 		Ready:     nodeapi.PhoneHomeURL(server, mac, nodeapi.PhaseReady),
 		Error:     nodeapi.PhoneHomeURL(server, mac, nodeapi.PhaseError),
 		Webhook:   nodeapi.PhoneHomeTokenURL(server, mac, nodeapi.PhaseInstaller, env.Token),
-		Progress:  nodeapi.PhoneHomeTokenURL(server, mac, nodeapi.PhaseProgress, env.Token),
+		GRUB:      nodeapi.GRUBURL(server, mac),
+
+		FactsScript:  nodeapi.FactsScriptURL(server),
+		Instructions: nodeapi.AgentInstructionsURL(server, mac),
 	}
 	if env.MediaURL != "" {
 		u.ISO = media + ".iso"
@@ -432,15 +479,33 @@ func (r *Renderer) baseData(p *plan.Plan, n *plan.Node, prof *profiles.Profile, 
 		u.Config = nodeapi.KickstartURL(server, mac)
 	case profiles.InstallerAutoinstall:
 		u.Config = u.UserData
+	case profiles.InstallerImage:
+		u.Config = u.Instructions
 	}
 	for i, f := range prof.Initrd {
 		u.Initrds = append(u.Initrds, initrd{Name: fmt.Sprintf("initrd%d", i), URL: sub(f)})
+	}
+	if prof.Installer == profiles.InstallerImage {
+		// The node boots racklift's deploy agent, not the media.
+		d.Image = true
+		u.Media, u.Repo, u.Stage2, u.ISO = "", "", "", ""
+		u.Kernel = nodeapi.AgentKernelURL(server)
+		u.Initrds = []initrd{{Name: "initrd0", URL: nodeapi.AgentInitrdURL(server)}}
 	}
 	d.URL = u
 
 	var err error
 	if d.Net, err = buildNet(&p.Cluster, n); err != nil {
 		return nil, fmt.Errorf("network: %w", err)
+	}
+	if d.Image {
+		for _, list := range [][]iface{d.Net.Ethernets, d.Net.Bonds, d.Net.VLANs} {
+			for _, x := range list {
+				if x.Addr != nil {
+					x.Addr.Gateway4 = true
+				}
+			}
+		}
 	}
 	if d.OSDisk, err = newDisk(n.OSDisk); err != nil {
 		return nil, fmt.Errorf("OS disk: %w", err)
@@ -504,8 +569,6 @@ func argsData(d *nodeData) profiles.ArgsData {
 		ISOURL:       d.URL.ISO,
 		ConfigURL:    d.URL.Config,
 		ConfigDirURL: d.URL.SeedDir,
-		ProgressURL:  d.URL.Progress,
-		Token:        d.Token,
 		Node:         d.Node.Name,
 		Hostname:     d.Hostname,
 		FQDN:         d.FQDN,

@@ -26,6 +26,12 @@ func funcs() template.FuncMap {
 		// callback returns a shell command that POSTs progress to url
 		// with the token header; it never fails the caller.
 		"callback": callbackCmd,
+		// callbackFile is callback with the token header read from a
+		// root-only file (curl -H @FILE), so the token is in no process's
+		// arguments on the installed system.
+		"callbackFile": callbackFileCmd,
+		// tokenHeader is the name of the token header.
+		"tokenHeader": func() string { return nodeapi.TokenHeader },
 	}
 }
 
@@ -55,6 +61,15 @@ func callbackJSON(percent int, detail string) string {
 	p := percent
 	b, _ := json.Marshal(nodeapi.CallbackBody{Percent: &p, Detail: detail})
 	return string(b)
+}
+
+// callbackFileCmd returns a sh command posting {percent, detail} to url
+// with the header line in headerFile ("X-Racklift-Token: ..."); it ends in
+// "|| true".
+func callbackFileCmd(url, headerFile string, percent int, detail string) string {
+	return "curl -fsS -m 15 --retry 3 --retry-delay 2 -X POST -H " + shellQuote("@"+headerFile) +
+		" -H 'Content-Type: application/json' -d " + shellQuote(callbackJSON(percent, detail)) +
+		" " + shellQuote(url) + " >/dev/null 2>&1 || true"
 }
 
 // callbackCmd returns a sh command posting {percent, detail} to url with the

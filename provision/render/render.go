@@ -1,7 +1,10 @@
 // Package render turns a validated plan into the files each server fetches
-// to install itself: its iPXE script, its kickstart (RHEL 9) or Ubuntu
-// autoinstall user-data with NoCloud meta-data and vendor-data, and the
-// first-boot cloud-config of the installed system.
+// to install itself: its iPXE script (or, on the Secure Boot chain, its
+// GRUB config), its kickstart (RHEL 9), Ubuntu autoinstall user-data with
+// NoCloud meta-data and vendor-data, or the deploy agent's instructions
+// with the NoCloud seed of an image (user-data, meta-data,
+// network-config), and the first-boot cloud-config of the installed
+// system, which ends with the ready callback carrying the node's facts.
 //
 // Templates are parsed once by New and executed with missingkey=error on
 // typed data; every output is checked (cloud-config header and YAML, iPXE
@@ -12,11 +15,16 @@ package render
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"net"
+	"net/url"
 	"path"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"text/template"
@@ -28,11 +36,23 @@ import (
 	"github.com/racklift/racklift/provision/plan"
 )
 
-// Fixed template names (not chosen by profiles).
+// Fixed template names (not chosen by profiles), and named templates
+// (define) the renderer executes itself.
 const (
-	tmplLocalBoot  = "local-boot.ipxe.tmpl"
-	tmplUnknownMAC = "unknown-mac.ipxe.tmpl"
+	tmplLocalBoot      = "local-boot.ipxe.tmpl"
+	tmplUnknownMAC     = "unknown-mac.ipxe.tmpl"
+	tmplHold           = "hold.ipxe.tmpl"
+	tmplLocalBootGRUB  = "local-boot.grub.cfg.tmpl"
+	tmplUnknownMACGRUB = "unknown-mac.grub.cfg.tmpl"
+	tmplHoldGRUB       = "hold.grub.cfg.tmpl"
+	tmplBootstrapGRUB  = "bootstrap.grub.cfg.tmpl"
+	tmplNetplan        = "netplan"
+	tmplReadyScript    = "ready-script"
 )
+
+// factsScriptName is the facts script's file in the templates FS
+// (templates.FactsScriptName; the render package does not import it).
+const factsScriptName = "racklift-facts.py"
 
 // ErrNoProfile is returned for a node whose profile is not loaded.
 var ErrNoProfile = errors.New("unknown OS profile")
@@ -41,6 +61,9 @@ var ErrNoProfile = errors.New("unknown OS profile")
 type Renderer struct {
 	tmpl  *template.Template
 	profs *profiles.Set
+	// facts is the facts script the first boot runs, factsSHA its SHA-256.
+	facts    []byte
+	factsSHA string
 	// hosts caches the /etc/hosts of the last plan rendered (plans are
 	// immutable, so the pointer identifies the content).
 	hosts atomic.Pointer[hostsCache]
@@ -64,7 +87,9 @@ type File struct {
 	Name string
 	// Data is the content.
 	Data []byte
-	// Secret is true when Data holds the root password hash.
+	// Secret is true when Data holds the root password hash. (Every file
+	// but boot.ipxe and grub.cfg holds the node's token: serve them to the
+	// node only.)
 	Secret bool
 }
 
@@ -90,14 +115,24 @@ func newNoSelfTest(tmpls fs.FS, profs *profiles.Set) (*Renderer, error) {
 			return nil, fmt.Errorf("render: parse template: %w", err)
 		}
 	}
-	r := &Renderer{tmpl: root, profs: profs}
-	for _, n := range []string{tmplLocalBoot, tmplUnknownMAC} {
+	facts, err := fs.ReadFile(tmpls, factsScriptName)
+	if err != nil {
+		return nil, fmt.Errorf("render: the facts script: %w", err)
+	}
+	sum := sha256.Sum256(facts)
+	r := &Renderer{tmpl: root, profs: profs, facts: facts, factsSHA: hex.EncodeToString(sum[:])}
+	for _, n := range []string{tmplLocalBoot, tmplUnknownMAC, tmplHold, tmplLocalBootGRUB, tmplUnknownMACGRUB, tmplHoldGRUB, tmplBootstrapGRUB, tmplNetplan, tmplReadyScript} {
 		if r.tmpl.Lookup(n) == nil {
 			return nil, fmt.Errorf("render: template %s is missing", n)
 		}
 	}
 	return r, nil
 }
+
+// FactsScript returns the facts script the rendered first boots fetch
+// (nodeapi.PathFactsScript) and check against its SHA-256: serve exactly
+// these bytes.
+func (r *Renderer) FactsScript() []byte { return bytes.Clone(r.facts) }
 
 // New parses every *.tmpl file of tmpls once and checks that each profile's
 // templates exist and render for a sample node, so a broken template or
@@ -117,8 +152,8 @@ func New(tmpls fs.FS, profs *profiles.Set) (*Renderer, error) {
 func (r *Renderer) selfTest() error {
 	for _, name := range r.profs.Names() {
 		prof, _ := r.profs.Get(name)
-		for _, t := range []string{prof.Templates.IPXE, prof.Templates.Config, prof.Templates.MetaData, prof.Templates.VendorData, prof.Templates.FirstBoot} {
-			if t != "" && r.tmpl.Lookup(t) == nil {
+		for _, t := range prof.Templates.Names() {
+			if r.tmpl.Lookup(t) == nil {
 				return fmt.Errorf("render: profile %s: template %s does not exist", name, t)
 			}
 		}
@@ -131,6 +166,7 @@ func (r *Renderer) selfTest() error {
 	for _, name := range r.profs.Names() {
 		m := *n
 		m.Profile = name
+		m.BIOS.SecureBoot = true // grub.cfg too
 		if _, err := r.Files(p, &m, env); err != nil {
 			return fmt.Errorf("render: self-test of profile %s: %w", name, err)
 		}
@@ -138,7 +174,22 @@ func (r *Renderer) selfTest() error {
 	if _, err := r.localBoot(n); err != nil {
 		return fmt.Errorf("render: self-test: %w", err)
 	}
+	if _, err := r.hold(n); err != nil {
+		return fmt.Errorf("render: self-test: %w", err)
+	}
 	if _, err := r.unknownMAC("52:54:00:00:00:01"); err != nil {
+		return fmt.Errorf("render: self-test: %w", err)
+	}
+	if _, err := r.localBootGRUB(n); err != nil {
+		return fmt.Errorf("render: self-test: %w", err)
+	}
+	if _, err := r.holdGRUB(n); err != nil {
+		return fmt.Errorf("render: self-test: %w", err)
+	}
+	if _, err := r.unknownMACGRUB("52:54:00:00:00:01"); err != nil {
+		return fmt.Errorf("render: self-test: %w", err)
+	}
+	if _, err := r.GRUBBootstrap(env.ServerURL); err != nil {
 		return fmt.Errorf("render: self-test: %w", err)
 	}
 	return nil
@@ -167,26 +218,35 @@ func (r *Renderer) Profile(n *plan.Node) (*profiles.Profile, error) {
 }
 
 // FileNames lists the files rendered for the node, in the order Files
-// returns them: boot.ipxe, then ks.cfg, user-data, meta-data for kickstart
-// profiles (user-data is the first-boot cloud-config), or user-data,
-// meta-data, vendor-data for autoinstall profiles (the first boot is inside
-// user-data), or nothing more for installer none.
+// returns them: boot.ipxe, grub.cfg for nodes with bios.secure_boot (File
+// renders it for any node), then ks.cfg, user-data, meta-data for
+// kickstart profiles (user-data is the first-boot cloud-config), or
+// user-data, meta-data, vendor-data for autoinstall profiles (the first
+// boot is inside user-data), or instructions, user-data, meta-data,
+// network-config for image profiles (the agent's instructions carry the
+// other three as the NoCloud seed), or nothing more for installer none.
 func (r *Renderer) FileNames(n *plan.Node) ([]string, error) {
 	prof, err := r.Profile(n)
 	if err != nil {
 		return nil, err
 	}
-	return fileNames(prof), nil
+	return fileNames(prof, n), nil
 }
 
-func fileNames(prof *profiles.Profile) []string {
+func fileNames(prof *profiles.Profile, n *plan.Node) []string {
+	out := []string{nodeapi.FileIPXE}
+	if n.BIOS.SecureBoot {
+		out = append(out, nodeapi.FileGRUB)
+	}
 	switch prof.Installer {
 	case profiles.InstallerKickstart:
-		return []string{nodeapi.FileIPXE, nodeapi.FileKickstart, nodeapi.FileUserData, nodeapi.FileMetaData}
+		out = append(out, nodeapi.FileKickstart, nodeapi.FileUserData, nodeapi.FileMetaData)
 	case profiles.InstallerAutoinstall:
-		return []string{nodeapi.FileIPXE, nodeapi.FileUserData, nodeapi.FileMetaData, nodeapi.FileVendorData}
+		out = append(out, nodeapi.FileUserData, nodeapi.FileMetaData, nodeapi.FileVendorData)
+	case profiles.InstallerImage:
+		out = append(out, nodeapi.FileInstructions, nodeapi.FileUserData, nodeapi.FileMetaData, nodeapi.FileNetworkConfig)
 	}
-	return []string{nodeapi.FileIPXE}
+	return out
 }
 
 // File renders one file of the node. It returns an error wrapping
@@ -217,7 +277,7 @@ func (r *Renderer) Files(p *plan.Plan, n *plan.Node, env Env) ([]File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("node %s: %w", n.Name, err)
 	}
-	names := fileNames(prof)
+	names := fileNames(prof, n)
 	out := make([]File, 0, len(names))
 	for _, name := range names {
 		f, err := r.file(p, d, name)
@@ -243,10 +303,11 @@ func (r *Renderer) KernelArgs(p *plan.Plan, n *plan.Node, env Env) (string, erro
 }
 
 // BootFiles names the node's media and the paths in it (kernel and
-// initrds) whose download means "the kernel is loading".
+// initrds) whose download means "the kernel is loading". Image nodes load
+// no media (they boot nodeapi.PathAgentKernel): "", nil.
 func (r *Renderer) BootFiles(n *plan.Node) (media string, paths []string) {
 	prof, ok := r.profs.Get(n.Profile)
-	if !ok {
+	if !ok || prof.Installer == profiles.InstallerImage {
 		return "", nil
 	}
 	return prof.Media, append([]string{prof.Kernel}, prof.Initrd...)
@@ -271,6 +332,21 @@ func (r *Renderer) localBoot(n *plan.Node) ([]byte, error) {
 	return r.exec(tmplLocalBoot, struct{ Name, MAC string }{n.Name, n.MAC}, kindIPXE)
 }
 
+// Hold returns the iPXE script for a node whose install failed: it says so
+// on the console and exits to the next boot device until the operator
+// retries the node.
+func (r *Renderer) Hold(n *plan.Node) []byte {
+	b, err := r.hold(n)
+	if err != nil {
+		return fallbackScript
+	}
+	return b
+}
+
+func (r *Renderer) hold(n *plan.Node) ([]byte, error) {
+	return r.exec(tmplHold, struct{ Name, MAC string }{n.Name, n.MAC}, kindIPXE)
+}
+
 // UnknownMAC returns the iPXE script for a MAC that is not in the plan: it
 // says so on the console and exits to the next boot device. mac comes from
 // the network, so anything that is not a MAC is shown as "unknown".
@@ -283,12 +359,134 @@ func (r *Renderer) UnknownMAC(mac string) []byte {
 }
 
 func (r *Renderer) unknownMAC(mac string) ([]byte, error) {
-	m, err := net.ParseMAC(mac)
-	shown := "unknown"
-	if err == nil {
-		shown = m.String()
+	return r.exec(tmplUnknownMAC, struct{ MAC string }{shownMAC(mac)}, kindIPXE)
+}
+
+func shownMAC(mac string) string {
+	if m, err := net.ParseMAC(mac); err == nil {
+		return m.String()
 	}
-	return r.exec(tmplUnknownMAC, struct{ MAC string }{shown}, kindIPXE)
+	return "unknown"
+}
+
+// fallbackGRUB is served if a fixed GRUB config cannot render.
+var fallbackGRUB = []byte("# racklift\necho 'racklift: no boot config; trying the next boot device'\nexit\n")
+
+// LocalBootGRUB is LocalBoot for the Secure Boot chain: the GRUB config
+// of an installed node leaves GRUB, so the firmware boots its next boot
+// entry, the installed system.
+func (r *Renderer) LocalBootGRUB(n *plan.Node) []byte {
+	b, err := r.localBootGRUB(n)
+	if err != nil {
+		return fallbackGRUB
+	}
+	return b
+}
+
+func (r *Renderer) localBootGRUB(n *plan.Node) ([]byte, error) {
+	return r.exec(tmplLocalBootGRUB, struct{ Name, MAC string }{n.Name, n.MAC}, kindGRUB)
+}
+
+// HoldGRUB is Hold for the Secure Boot chain.
+func (r *Renderer) HoldGRUB(n *plan.Node) []byte {
+	b, err := r.holdGRUB(n)
+	if err != nil {
+		return fallbackGRUB
+	}
+	return b
+}
+
+func (r *Renderer) holdGRUB(n *plan.Node) ([]byte, error) {
+	return r.exec(tmplHoldGRUB, struct{ Name, MAC string }{n.Name, n.MAC}, kindGRUB)
+}
+
+// UnknownMACGRUB is UnknownMAC for the Secure Boot chain.
+func (r *Renderer) UnknownMACGRUB(mac string) []byte {
+	b, err := r.unknownMACGRUB(mac)
+	if err != nil {
+		return fallbackGRUB
+	}
+	return b
+}
+
+func (r *Renderer) unknownMACGRUB(mac string) ([]byte, error) {
+	return r.exec(tmplUnknownMACGRUB, struct{ MAC string }{shownMAC(mac)}, kindGRUB)
+}
+
+// GRUBBootstrap returns the GRUB config the signed GRUB loads first (the
+// same for every machine; serve it over TFTP where the signed GRUB looks
+// for its grub.cfg): it loads nodeapi.PathGRUB for the MAC GRUB booted
+// from (${net_default_mac}) from serverURL.
+func (r *Renderer) GRUBBootstrap(serverURL string) ([]byte, error) {
+	if err := CheckServerURL(serverURL); err != nil {
+		return nil, err
+	}
+	cfg, err := grubPath(nodeapi.GRUBURL(serverURL, "${net_default_mac}"))
+	if err != nil {
+		return nil, err
+	}
+	return r.exec(tmplBootstrapGRUB, struct{ Server, Config string }{strings.TrimRight(serverURL, "/"), cfg}, kindGRUB)
+}
+
+// grubPathRE is what a URL path may hold in a GRUB file name (GRUB
+// expands $ and splits on white space and ; | & < >).
+var grubPathRE = regexp.MustCompile(`^/[A-Za-z0-9._~/:+,=@-]*$`)
+
+// grubPath turns http://HOST[:PORT]/PATH into GRUB's (http,HOST[:PORT])/PATH.
+// GRUB speaks plain HTTP only. A ${net_default_mac} in the path is kept
+// for GRUB to expand.
+func grubPath(u string) (string, error) {
+	pu, err := url.Parse(strings.Replace(u, "${net_default_mac}", "MAC", 1))
+	if err != nil || pu.Scheme != "http" || pu.Host == "" || pu.User != nil || pu.RawQuery != "" || pu.Fragment != "" {
+		return "", fmt.Errorf("%q: GRUB can only load plain http://HOST[:PORT]/PATH URLs", u)
+	}
+	p := pu.EscapedPath()
+	if !grubPathRE.MatchString(p) {
+		return "", fmt.Errorf("%q: path has characters GRUB would interpret", u)
+	}
+	if strings.Contains(u, "${net_default_mac}") {
+		p = strings.Replace(p, "/MAC/", "/${net_default_mac}/", 1)
+	}
+	return "(http," + pu.Host + ")" + p, nil
+}
+
+// grubWordRE is a word GRUB reads as itself without quotes.
+var grubWordRE = regexp.MustCompile(`^[A-Za-z0-9._,:/=+@%~-]+$`)
+
+// grubArgs quotes a kernel command line for GRUB's linux command: words
+// with characters GRUB would interpret (; $ quotes, ...) in single quotes.
+func grubArgs(args string) (string, error) {
+	words := strings.Fields(args)
+	for i, w := range words {
+		switch {
+		case grubWordRE.MatchString(w):
+		case strings.ContainsAny(w, "'\\\n"):
+			return "", fmt.Errorf("kernel argument %q cannot be quoted for GRUB", w)
+		default:
+			words[i] = "'" + w + "'"
+		}
+	}
+	return strings.Join(words, " "), nil
+}
+
+// grubBoot converts the installer's kernel, initrds and arguments.
+func grubBoot(d *nodeData) (grubData, error) {
+	var g grubData
+	var err error
+	if g.Kernel, err = grubPath(d.URL.Kernel); err != nil {
+		return g, fmt.Errorf("kernel: %w", err)
+	}
+	for _, i := range d.URL.Initrds {
+		p, err := grubPath(i.URL)
+		if err != nil {
+			return g, fmt.Errorf("initrd: %w", err)
+		}
+		g.Initrds = append(g.Initrds, p)
+	}
+	if g.Args, err = grubArgs(d.BootArgs); err != nil {
+		return g, err
+	}
+	return g, nil
 }
 
 // file renders one named file from prepared node data.
@@ -301,31 +499,45 @@ func (r *Renderer) file(p *plan.Plan, d *nodeData, name string) (out File, err e
 	secret := false
 	ks := prof.Installer == profiles.InstallerKickstart
 	ai := prof.Installer == profiles.InstallerAutoinstall
+	img := prof.Installer == profiles.InstallerImage
 	switch {
 	case name == nodeapi.FileIPXE:
 		tmpl, kind = prof.Templates.IPXE, kindIPXE
+	case name == nodeapi.FileGRUB:
+		tmpl, kind = prof.Templates.GRUB, kindGRUB
 	case name == nodeapi.FileKickstart && ks:
 		tmpl, kind, secret = prof.Templates.Config, kindKickstart, d.RootHash != ""
 	case name == nodeapi.FileUserData && ks:
 		tmpl, kind = prof.Templates.FirstBoot, kindCloudConfig
+	case name == nodeapi.FileUserData && img:
+		tmpl, kind, secret = prof.Templates.FirstBoot, kindCloudConfig, d.RootHash != ""
 	case name == nodeapi.FileUserData && ai:
 		tmpl, kind, secret = prof.Templates.Config, kindAutoinstall, d.RootHash != ""
-	case name == nodeapi.FileMetaData && (ks || ai):
+	case name == nodeapi.FileMetaData && (ks || ai || img):
 		tmpl, kind = prof.Templates.MetaData, kindYAML
 	case name == nodeapi.FileVendorData && ai:
 		tmpl, kind = prof.Templates.VendorData, kindCloudConfig
+	case name == nodeapi.FileNetworkConfig && img:
+		tmpl, kind = prof.Templates.NetworkConfig, kindNetworkConfig
+	case name == nodeapi.FileInstructions && img:
+		return r.instructions(p, d)
 	default:
 		return File{}, fmt.Errorf("node %s: no file %q for profile %s: %w", d.Node.Name, name, prof.Name, fs.ErrNotExist)
 	}
-	// Work only the file needs: kernel args for iPXE, the cluster's hosts
-	// and the first-boot body for cloud-configs.
+	// Work only the file needs: kernel args for the boot scripts, the
+	// cluster's hosts and the first-boot body for cloud-configs.
 	dd := *d
 	switch {
-	case name == nodeapi.FileIPXE:
+	case name == nodeapi.FileIPXE || name == nodeapi.FileGRUB:
 		if dd.BootArgs, err = prof.KernelArgs(argsData(d)); err != nil {
 			return File{}, fmt.Errorf("node %s: %w", d.Node.Name, err)
 		}
-	case name == nodeapi.FileUserData && (ks || ai):
+		if name == nodeapi.FileGRUB {
+			if dd.GRUB, err = grubBoot(&dd); err != nil {
+				return File{}, fmt.Errorf("node %s: grub.cfg: %w", d.Node.Name, err)
+			}
+		}
+	case name == nodeapi.FileUserData && (ks || ai || img):
 		hosts, err := r.clusterHosts(p)
 		if err != nil {
 			return File{}, err
@@ -336,6 +548,11 @@ func (r *Renderer) file(p *plan.Plan, d *nodeData, name string) (out File, err e
 				out.Data = spliceHosts(out.Data, hosts)
 			}
 		}()
+		rs, err := r.execText(tmplReadyScript, &dd)
+		if err != nil {
+			return File{}, fmt.Errorf("node %s: ready script: %w", d.Node.Name, err)
+		}
+		dd.ReadyScript = rs
 	}
 	if name == nodeapi.FileUserData && ai {
 		fb, err := r.exec(prof.Templates.FirstBoot, &dd, kindCloudConfig)
@@ -343,12 +560,86 @@ func (r *Renderer) file(p *plan.Plan, d *nodeData, name string) (out File, err e
 			return File{}, fmt.Errorf("node %s: first boot: %w", d.Node.Name, err)
 		}
 		dd.FirstBoot = strings.TrimPrefix(string(fb), "#cloud-config\n")
+		if dd.NetworkConfig, err = r.execText(tmplNetplan, &dd); err != nil {
+			return File{}, fmt.Errorf("node %s: network: %w", d.Node.Name, err)
+		}
 	}
 	b, err := r.exec(tmpl, &dd, kind)
 	if err != nil {
 		return File{}, fmt.Errorf("node %s: %s: %w", d.Node.Name, name, err)
 	}
 	return File{Name: name, Data: b, Secret: secret}, nil
+}
+
+// instructions renders the deploy agent's nodeapi.Instructions, with the
+// node's seed (user-data, meta-data, network-config) inside.
+func (r *Renderer) instructions(p *plan.Plan, d *nodeData) (File, error) {
+	seed := map[string]string{}
+	secret := false
+	for _, name := range []string{nodeapi.FileUserData, nodeapi.FileMetaData, nodeapi.FileNetworkConfig} {
+		f, err := r.file(p, d, name)
+		if err != nil {
+			return File{}, err
+		}
+		seed[name] = string(f.Data)
+		secret = secret || f.Secret
+	}
+	in := nodeapi.Instructions{
+		Node:   d.Node.Name,
+		MAC:    d.Node.MAC,
+		Token:  d.Token,
+		Server: d.URL.Server,
+		Image: nodeapi.ImageRef{
+			Name:           d.Profile.Image,
+			ManifestURL:    nodeapi.ImageManifestURL(d.URL.Server, d.Profile.Image),
+			ManifestSHA256: d.ImageEnv.ManifestSHA256,
+			BlobURLs:       d.ImageEnv.BlobURLs,
+		},
+		OSDisk: diskMatch(d.Node.OSDisk),
+		Seed: nodeapi.Seed{
+			UserData:      seed[nodeapi.FileUserData],
+			MetaData:      seed[nodeapi.FileMetaData],
+			NetworkConfig: seed[nodeapi.FileNetworkConfig],
+		},
+		UEFI:   d.Node.BIOS.UEFI(),
+		Reboot: !d.ImageEnv.NoReboot,
+	}
+	if len(in.Image.BlobURLs) == 0 {
+		in.Image.BlobURLs = []string{d.URL.Server}
+	}
+	for _, o := range d.Node.OSDs {
+		in.OSDs = append(in.OSDs, diskMatch(o))
+	}
+	b, err := json.MarshalIndent(in, "", "  ")
+	if err != nil {
+		return File{}, fmt.Errorf("node %s: instructions: %w", d.Node.Name, err)
+	}
+	b = append(b, '\n')
+	if err := check(kindInstructions, b); err != nil {
+		return File{}, fmt.Errorf("node %s: instructions: %w", d.Node.Name, err)
+	}
+	return File{Name: nodeapi.FileInstructions, Data: b, Secret: secret}, nil
+}
+
+// diskMatch is how the agent finds a plan disk.
+func diskMatch(d plan.Disk) nodeapi.DiskMatch {
+	m := nodeapi.DiskMatch{Path: d.Path, ByID: d.ByID, Serial: d.Serial, Wipe: d.Wipe}
+	m.MinBytes, m.MaxBytes = d.SizeRange()
+	return m
+}
+
+// execText runs a named template that is part of another file (checked
+// with that file).
+func (r *Renderer) execText(name string, data any) (string, error) {
+	t := r.tmpl.Lookup(name)
+	if t == nil {
+		return "", fmt.Errorf("template %s: %w", name, fs.ErrNotExist)
+	}
+	var buf bytes.Buffer
+	if err := t.Execute(&buf, data); err != nil {
+		return "", fmt.Errorf("template %s: %w", name, err)
+	}
+	return buf.String(), nil
 }
 
 // exec runs one template and checks its output.

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"testing/fstest"
 
 	"github.com/racklift/racklift/profiles"
 	"github.com/racklift/racklift/provision/plan"
@@ -30,11 +31,26 @@ func newTestRenderer(t testing.TB) *Renderer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := New(templates.FS(), profs)
+	r, err := New(stableFacts{templates.FS()}, profs)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return r
+}
+
+// testFactsScript stands for the facts script in rendered test files, so
+// golden files do not change with every edit of the script (its SHA-256
+// is in every first boot). TestRealFactsScript renders with the real one.
+const testFactsScript = "#!/usr/bin/python3\n# racklift-facts stand-in for golden files\n"
+
+// stableFacts is the templates FS with testFactsScript as the facts script.
+type stableFacts struct{ fs.FS }
+
+func (s stableFacts) Open(name string) (fs.File, error) {
+	if name == factsScriptName {
+		return fstest.MapFS{name: {Data: []byte(testFactsScript)}}.Open(name)
+	}
+	return s.FS.Open(name)
 }
 
 func loadExample(t testing.TB, name string) *plan.Plan {

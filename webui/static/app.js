@@ -4,7 +4,7 @@
 // the API in webui/api.go.
 import { h, setText, setAttr, icon } from './dom.js';
 import { loadI18n, setLang, getLang, t } from './i18n.js';
-import { PHASES, GROUPS, TIME_GROUPS, groupOf, rank, progress } from './phases.js';
+import { PHASES, GROUPS, TIME_GROUPS, setPhases, groupOf, rank, progress, isFinal, needsAttention } from './phases.js';
 
 const $ = (id) => document.getElementById(id);
 const TOKEN_KEY = 'racklift.token';
@@ -40,8 +40,10 @@ function token() {
 }
 
 // api calls the admin API. It sends the admin token if there is one and
-// opens the token prompt on 401.
+// opens the token prompt on 401. Every action is sent as JSON: the server
+// refuses anything else (an HTML form on another site cannot send JSON).
 async function api(path, { method = 'GET', body } = {}) {
+  if (method !== 'GET' && body === undefined) body = {};
   const headers = { Accept: 'application/json' };
   const tok = token();
   if (tok) headers.Authorization = 'Bearer ' + tok;
@@ -62,6 +64,10 @@ async function api(path, { method = 'GET', body } = {}) {
 const nodePath = (name) => '/nodes/' + encodeURIComponent(name);
 
 async function loadCluster() {
+  if (!PHASES.length) {
+    setPhases(await api('/phases'));
+    buildPhaseChips();
+  }
   const t0 = Date.now();
   const c = await api('/cluster');
   state.skew = Date.parse(c.server_time) - (t0 + Date.now()) / 2;
@@ -102,6 +108,7 @@ async function loadNodes() {
 async function refresh() {
   try {
     await loadNodes();
+    loadHandoff();
   } catch (e) {
     if (e instanceof TypeError && state.live) { // network error, not an HTTP answer
       if (source) source.close();
@@ -210,7 +217,7 @@ function applyEvent(ev) {
       n.failed_reason = '';
     }
     n.percent = ev.percent;
-    if (ev.phase === 'failed') n.failed_reason = ev.detail || ev.type;
+    if (needsAttention(ev.phase)) n.failed_reason = ev.detail || ev.type;
   }
   if (state.detail === ev.node && detailOpen()) addTimeline([ev]);
   scheduleRender();
@@ -301,7 +308,7 @@ const phaseLabel = (p) => label('phase', p);
 const roleLabel = (r) => label('role', r);
 
 function phasePct(n) {
-  return n.percent >= 0 && !['planned', 'ready', 'failed'].includes(n.phase) ? n.percent : -1;
+  return n.percent >= 0 && n.phase !== 'planned' && n.phase !== 'ready' && !isFinal(n.phase) ? n.percent : -1;
 }
 
 function phaseText(n) {
@@ -326,6 +333,7 @@ function scheduleRender() {
 function render() {
   if (!state.cluster) return;
   renderOverview();
+  renderHandoff();
   renderTable();
   if (detailOpen()) renderDetailHead();
 }
@@ -347,13 +355,17 @@ function chip(kind, value, onclick) {
   return { b, text, count };
 }
 
-function buildOverview() {
+// buildPhaseChips adds one filter chip per phase of the server's table.
+function buildPhaseChips() {
   const phases = $('ov-phases');
-  for (const p of [...PHASES, 'failed']) {
+  for (const p of PHASES) {
     const c = chip('phase', p, () => setFilter('phase', state.filter.phase === p ? '' : p));
     phaseChips.set(p, c);
     phases.append(c.b);
   }
+}
+
+function buildOverview() {
   const tbody = $('ov-time').tBodies[0];
   const bar = $('ov-timebar');
   for (const g of TIME_GROUPS) {
@@ -379,13 +391,13 @@ function renderOverview() {
   for (const n of nodes) {
     sum += progress(n.phase, n.percent);
     perPhase.set(n.phase, (perPhase.get(n.phase) || 0) + 1);
-    if (n.phase === 'ready') ready++;
-    if (n.phase === 'failed') failed++;
+    if (n.phase === 'verified') ready++;
+    if (needsAttention(n.phase)) failed++;
     if (n.phase === 'planned') planned++;
     for (const r of n.roles || []) {
       const v = perRole.get(r) || { n: 0, ready: 0 };
       v.n++;
-      if (n.phase === 'ready') v.ready++;
+      if (n.phase === 'verified') v.ready++;
       perRole.set(r, v);
     }
     for (const g of TIME_GROUPS) {
@@ -472,7 +484,7 @@ function renderFilters() {
   const phaseSel = $('f-phase');
   phaseSel.replaceChildren(h('option', { value: '' }, t('filter.allPhases')),
     h('option', { value: '@active' }, t('filter.active')),
-    ...[...PHASES, 'failed'].map((p) => h('option', { value: p }, phaseLabel(p))));
+    ...PHASES.map((p) => h('option', { value: p }, phaseLabel(p))));
   phaseSel.value = state.filter.phase;
 }
 
@@ -487,7 +499,7 @@ function matches(n) {
   const f = state.filter;
   if (f.role && !(n.roles || []).includes(f.role)) return false;
   if (f.phase === '@active') {
-    if (['planned', 'ready', 'failed'].includes(n.phase)) return false;
+    if (n.phase === 'planned' || isFinal(n.phase)) return false;
   } else if (f.phase && n.phase !== f.phase) return false;
   const q = f.q.trim().toLowerCase();
   if (!q) return true;
@@ -504,7 +516,7 @@ const byName = (a, b) => a.name.localeCompare(b.name, undefined, { numeric: true
 
 function sorted(list) {
   const now = serverNow();
-  const inPhase = (n) => (['planned', 'ready'].includes(n.phase) || !n.since ? -1 : now - Date.parse(n.since));
+  const inPhase = (n) => (n.phase === 'planned' || isFinal(n.phase) || !n.since ? -1 : now - Date.parse(n.since));
   const cmp = {
     name: byName,
     phase: (a, b) => rank(a.phase) - rank(b.phase) || byName(a, b),
@@ -574,7 +586,7 @@ function updateRow(r, n) {
   const timed = n.since && n.phase !== 'planned';
   setText(r.since, timed ? fmtDur(serverNow() - Date.parse(n.since)) : '—');
   const ev = n.last_event;
-  if (n.phase === 'failed') {
+  if (needsAttention(n.phase)) {
     setText(r.lastMain, t('row.reason', { reason: n.failed_reason || '?' }));
   } else {
     setText(r.lastMain, ev ? ev.detail || ev.type : '—');
@@ -721,8 +733,8 @@ function renderDetailHead() {
   ph.className = 'phase g-' + groupOf(n.phase);
   ph.replaceChildren(icon(groupOf(n.phase)), ' ', phaseText(n));
   const f = $('d-failed');
-  f.hidden = n.phase !== 'failed';
-  setText(f, n.phase === 'failed' ? t('row.reason', { reason: n.failed_reason || '?' }) : '');
+  f.hidden = !needsAttention(n.phase);
+  setText(f, needsAttention(n.phase) ? t('row.reason', { reason: n.failed_reason || '?' }) : '');
   $('d-retry').disabled = n.phase !== 'failed';
   const facts = [
     ['col.roles', (n.roles || []).map(roleLabel).join(', ')], ['detail.profile', n.profile || '—'],
@@ -733,7 +745,7 @@ function renderDetailHead() {
     ['col.progress', progress(n.phase, n.percent) + '%'],
   ];
   syncFacts($('d-facts'), facts.map(([k, v]) => [t(k), v]));
-  const durs = [...PHASES, 'failed'].map((p) => [p, durOf(n, p)]).filter(([p, s]) => s >= 1 && p !== 'planned');
+  const durs = PHASES.map((p) => [p, durOf(n, p)]).filter(([p, s]) => s >= 1 && p !== 'planned');
   syncFacts($('d-durations'), durs.length ? durs.map(([p, s]) => [phaseLabel(p), fmtDur(s * 1000)]) : [[t('detail.noDurations'), '']]);
 }
 
@@ -973,6 +985,77 @@ function bind() {
   $('d-retry').addEventListener('click', () => nodeAction('retry'));
 }
 
+// ---------------------------------------------------------------- hand-off
+
+// The hand-off card downloads what kolla-ansible and cephadm need
+// (GET api/v1/handoff/bundle.tar.gz: inventory, globals, Ceph specs, the
+// deployment key). Its button is disabled, with the reason, until every
+// node of the plan is verified.
+const handoffUI = { btn: null, why: null, ready: null, failed: '' };
+
+function buildHandoff() {
+  handoffUI.btn = h('button', { type: 'button', id: 'handoff-btn', disabled: true, onclick: downloadHandoff }, t('handoff.button'));
+  handoffUI.why = h('p', { id: 'handoff-why', class: 'muted', 'aria-live': 'polite' });
+  const title = h('h2', { id: 'handoff-title' }, t('handoff.title'));
+  $('overview').append(h('div', { class: 'card handoff', id: 'handoff', 'aria-labelledby': 'handoff-title' }, title, handoffUI.btn, handoffUI.why));
+}
+
+async function loadHandoff() {
+  try {
+    handoffUI.ready = await api('/handoff');
+  } catch (e) {
+    if (e instanceof AuthError) return;
+    handoffUI.ready = { error: e.message };
+  }
+  renderHandoff();
+}
+
+function renderHandoff() {
+  if (!handoffUI.btn) return;
+  setText($('handoff-title'), t('handoff.title'));
+  setText(handoffUI.btn, t('handoff.button'));
+  const r = handoffUI.ready;
+  let why;
+  if (!r) why = t('ui.loading');
+  else if (r.error) why = t('handoff.unavailable', { reason: r.error });
+  else if (r.ready) why = t('handoff.ready', { total: r.total });
+  else {
+    const waiting = r.nodes.filter((n) => !n.verified);
+    const list = waiting.slice(0, 5).map((n) => `${n.name} (${n.reason})`).join(', ') + (waiting.length > 5 ? ', …' : '');
+    why = t('handoff.notReady', { verified: r.verified, total: r.total, list });
+  }
+  if (handoffUI.failed) why = t('handoff.failed', { reason: handoffUI.failed });
+  handoffUI.btn.disabled = !(r && r.ready);
+  setText(handoffUI.why, why);
+}
+
+async function downloadHandoff() {
+  handoffUI.failed = '';
+  const headers = {};
+  const tok = token();
+  if (tok) headers.Authorization = 'Bearer ' + tok;
+  try {
+    const res = await fetch('api/v1/handoff/bundle.tar.gz', { headers, cache: 'no-store' });
+    if (res.status === 401) { needToken(); return; }
+    if (!res.ok) {
+      let msg = `${res.status} ${res.statusText}`;
+      try { msg = (await res.json()).error || msg; } catch { /* not JSON */ }
+      throw new Error(msg);
+    }
+    const cd = res.headers.get('Content-Disposition') || '';
+    const m = /filename="([^"]+)"/.exec(cd);
+    const url = URL.createObjectURL(await res.blob());
+    const a = h('a', { href: url, download: m ? m[1] : 'racklift-handoff.tar.gz', hidden: true });
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10000);
+  } catch (e) {
+    handoffUI.failed = e.message;
+  }
+  renderHandoff();
+}
+
 async function main() {
   try {
     await loadI18n();
@@ -984,6 +1067,7 @@ async function main() {
   setLarge(large);
   for (const b of document.querySelectorAll('.lang-btn')) setAttr(b, 'aria-pressed', b.dataset.lang === getLang());
   buildOverview();
+  buildHandoff();
   bind();
   setText($('conn-text'), t('conn.connecting'));
   setInterval(() => { if (state.live) refresh(); }, REFRESH_MS);

@@ -1,15 +1,13 @@
-package main
+package events
 
 import (
 	"context"
 	"log/slog"
 	"sync/atomic"
 	"time"
-
-	"github.com/racklift/racklift/provision/events"
 )
 
-// asyncRecorder lets the DHCP server reply before its event is stored. A
+// AsyncRecorder lets the DHCP server reply before its event is stored. A
 // DHCP reply does not acknowledge anything to anyone, and the lease comes
 // from the plan, so a crash between reply and store loses only that one
 // event line, never state. Waiting for the store's fsync before each
@@ -17,19 +15,27 @@ import (
 // Events are stored in order by one goroutine; when the bounded queue is
 // full (a DHCP storm against a slow disk), events are dropped and counted,
 // never the replies.
-type asyncRecorder struct {
-	rec     events.Recorder
+type AsyncRecorder struct {
+	rec     Recorder
 	log     *slog.Logger
-	queue   chan events.Event
+	queue   chan Event
 	dropped atomic.Int64
 }
 
-func newAsyncRecorder(rec events.Recorder, log *slog.Logger, size int) *asyncRecorder {
-	return &asyncRecorder{rec: rec, log: log, queue: make(chan events.Event, size)}
+// NewAsyncRecorder queues up to size events for rec; run it with Run. A nil
+// log discards its messages.
+func NewAsyncRecorder(rec Recorder, log *slog.Logger, size int) *AsyncRecorder {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &AsyncRecorder{rec: rec, log: log, queue: make(chan Event, size)}
 }
 
+// Dropped is how many events were dropped because the queue was full.
+func (a *AsyncRecorder) Dropped() int64 { return a.dropped.Load() }
+
 // Record queues ev and returns at once.
-func (a *asyncRecorder) Record(_ context.Context, ev events.Event) (events.Event, error) {
+func (a *AsyncRecorder) Record(_ context.Context, ev Event) (Event, error) {
 	if ev.At.IsZero() {
 		ev.At = time.Now().UTC() // when it was seen, not when it was stored
 	}
@@ -45,8 +51,8 @@ func (a *asyncRecorder) Record(_ context.Context, ev events.Event) (events.Event
 
 // Run stores queued events until ctx is done, then stores what is left
 // (bounded by a few seconds).
-func (a *asyncRecorder) Run(ctx context.Context) error {
-	store := func(ctx context.Context, ev events.Event) {
+func (a *AsyncRecorder) Run(ctx context.Context) error {
+	store := func(ctx context.Context, ev Event) {
 		if _, err := a.rec.Record(ctx, ev); err != nil && ctx.Err() == nil {
 			a.log.Error("store DHCP event", "type", ev.Type, "err", err)
 		}

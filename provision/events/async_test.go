@@ -1,4 +1,4 @@
-package main
+package events
 
 import (
 	"context"
@@ -6,8 +6,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/racklift/racklift/provision/events"
 )
 
 type slowRec struct {
@@ -16,7 +14,7 @@ type slowRec struct {
 	gate chan struct{}
 }
 
-func (s *slowRec) Record(_ context.Context, ev events.Event) (events.Event, error) {
+func (s *slowRec) Record(_ context.Context, ev Event) (Event, error) {
 	<-s.gate
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -26,13 +24,13 @@ func (s *slowRec) Record(_ context.Context, ev events.Event) (events.Event, erro
 
 func TestAsyncRecorderOrderFlushAndDrop(t *testing.T) {
 	sr := &slowRec{gate: make(chan struct{})}
-	a := newAsyncRecorder(sr, slog.New(slog.DiscardHandler), 3)
+	a := NewAsyncRecorder(sr, slog.New(slog.DiscardHandler), 3)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
 	start := time.Now()
 	for _, ty := range []string{"a", "b", "c", "d", "e", "f"} {
-		if ev, err := a.Record(ctx, events.Event{Type: ty}); err != nil || ev.At.IsZero() {
+		if ev, err := a.Record(ctx, Event{Type: ty}); err != nil || ev.At.IsZero() {
 			t.Fatal("Record must return at once with the time stamped", err)
 		}
 	}
@@ -48,8 +46,8 @@ func TestAsyncRecorderOrderFlushAndDrop(t *testing.T) {
 	defer sr.mu.Unlock()
 	// One event was taken by Run before the gate opened, three queued, the
 	// rest dropped; whatever was kept is in order and was flushed on stop.
-	if len(sr.got) < 3 || a.dropped.Load() == 0 || int(a.dropped.Load())+len(sr.got) != 6 {
-		t.Fatalf("stored %v, dropped %d", sr.got, a.dropped.Load())
+	if len(sr.got) < 3 || a.Dropped() == 0 || int(a.Dropped())+len(sr.got) != 6 {
+		t.Fatalf("stored %v, dropped %d", sr.got, a.Dropped())
 	}
 	for i := 1; i < len(sr.got); i++ {
 		if sr.got[i] <= sr.got[i-1] {
