@@ -18,7 +18,7 @@ TAGS    := timetzdata
 .PHONY: help build agent demo e2e test test-fresh unit integration deps lint fmt vet staticcheck bench fuzz clean ci
 
 help: ## list targets
-	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-12s %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-15s %s\n", $$1, $$2}'
 
 build: ## build the static binary bin/racklift
 	CGO_ENABLED=0 $(GO) build -trimpath -tags $(TAGS) -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/racklift
@@ -74,7 +74,10 @@ fuzz: ## fuzz the plan loader, DHCP and ISO parsers (60 s each; corpora in testd
 	$(GO) test -run '^$$' -fuzz FuzzProcess -fuzztime 60s ./boot/dhcp
 	$(GO) test -run '^$$' -fuzz FuzzISO -fuzztime 60s -fuzzminimizetime 1s ./boot/media
 
-.PHONY: live-image test-live
+.PHONY: live-image test-live image-debian12
+
+image-debian12: ## build the Debian 12 disk image out/debian12.raw (root; BIOS + Secure Boot; reused while its inputs are unchanged)
+	hack/image/build-debian12.sh
 
 live-image: build ## build the USB live image out/racklift-live.iso (root; a few minutes, downloads cached)
 	hack/live/build.sh

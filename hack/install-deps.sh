@@ -16,6 +16,7 @@ pkgs=(
   ansible-core python3-ceph-common shellcheck openssh-client  # hand-off checked by the deployers' parsers
   gdisk e2fsprogs dosfstools mtools util-linux  # deploy agent tests: sgdisk, mkfs.ext4/debugfs, mkfs.vfat/mcopy, wipefs/blkid
   sbsigntool zstd                  # deploy agent: sbverify checks the signed kernel/shim/GRUB; zstd reads initrds
+  mmdebstrap qemu-utils fdisk      # OS images: make image-debian12 (with gdisk e2fsprogs dosfstools mtools above), qcow2 tests
 )
 
 missing=()

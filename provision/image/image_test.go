@@ -125,6 +125,7 @@ func checkRoundTrip(t *testing.T, s *Store, m *Manifest, raw []byte) {
 }
 
 func TestImportFormatsRoundTrip(t *testing.T) {
+	t.Parallel()
 	raw := makeTestImage(t, testImageOpts{debianESP: true})
 	s := newStore(t)
 	inputs := []struct {
@@ -188,7 +189,8 @@ func TestImportFormatsRoundTrip(t *testing.T) {
 
 // xz is slow to write in Go: its round trip uses a lighter image.
 func TestImportXZ(t *testing.T) {
-	raw := makeTestImage(t, testImageOpts{light: true, debianESP: true, size: 12 << 20})
+	t.Parallel()
+	raw := makeTestImage(t, testImageOpts{light: true, debianESP: true, size: 6 << 20})
 	data := xzc(t, raw)
 	s := newStore(t)
 	m, err := s.Import(context.Background(), "xz", writeTemp(t, "disk.raw.xz", data), nil)
@@ -217,6 +219,7 @@ func equalChunks(a, b []Chunk) bool {
 }
 
 func TestChunking(t *testing.T) {
+	t.Parallel()
 	raw := makeTestImage(t, testImageOpts{})
 	s := newStore(t)
 	m, err := s.Import(context.Background(), "img", writeTemp(t, "img.raw", raw), nil)
@@ -240,6 +243,14 @@ func TestChunking(t *testing.T) {
 	if m.EFILoader != `\EFI\BOOT\BOOTX64.EFI` || len(m.EFIFiles) != 1 {
 		t.Fatalf("loader %q files %q", m.EFILoader, m.EFIFiles)
 	}
+	// Readable by a server running as another user.
+	for _, p := range []string{filepath.Join(s.Dir(), "img"), filepath.Join(s.Dir(), "img", "manifest.json"),
+		filepath.Join(s.Dir(), "_blobs", m.Chunks[0].Blob)} {
+		st, err := os.Stat(p)
+		if err != nil || st.Mode().Perm()&0o044 != 0o044 {
+			t.Fatalf("%s: %v %v", p, st.Mode(), err)
+		}
+	}
 	// Every blob is one zstd frame that decodes to its chunk.
 	dec, _ := zstd.NewReader(nil)
 	defer dec.Close()
@@ -261,6 +272,7 @@ func TestChunking(t *testing.T) {
 }
 
 func TestImportMBR(t *testing.T) {
+	t.Parallel()
 	raw := makeMBRImage(t)
 	s := newStore(t)
 	m, err := s.Import(context.Background(), "mbr", writeTemp(t, "mbr.img", raw), nil)
@@ -284,7 +296,8 @@ func corrupt(b []byte, f func([]byte)) []byte {
 }
 
 func TestImportRefuses(t *testing.T) {
-	raw := makeTestImage(t, testImageOpts{})
+	t.Parallel()
+	raw := makeTestImage(t, testImageOpts{light: true, size: 6 << 20})
 	gzRaw := gz(t, raw)
 	q := makeQcow2(t, raw, qcowOpts{compress: true})
 	cases := []struct {
@@ -300,7 +313,7 @@ func TestImportRefuses(t *testing.T) {
 		{"gpt header crc", corrupt(raw, func(b []byte) { b[512+40]++ }), "GPT header CRC", nil},
 		{"gpt entries crc", corrupt(raw, func(b []byte) { b[1024+130]++ }), "GPT partition entries CRC", nil},
 		{"protective mbr, no gpt", corrupt(raw, func(b []byte) { copy(b[512:], "NOT PART") }), "no GPT header", ErrNoPartitionTable},
-		{"no boot loader", makeTestImage(t, testImageOpts{noBoot: true, noESP: true}), "cannot boot", nil},
+		{"no boot loader", makeTestImage(t, testImageOpts{noBoot: true, noESP: true, light: true, size: 6 << 20}), "cannot boot", nil},
 		{"loader not PE", loaderNotPE(t), "not an EFI executable", nil},
 		{"truncated gzip", gzRaw[:len(gzRaw)/2], "unexpected EOF", nil},
 		{"truncated qcow2", q[:len(q)*2/3], "damaged or truncated", nil},
@@ -339,7 +352,7 @@ func TestImportRefuses(t *testing.T) {
 }
 
 func loaderNotPE(t *testing.T) []byte {
-	img := makeTestImage(t, testImageOpts{noBoot: true})
+	img := makeTestImage(t, testImageOpts{noBoot: true, light: true, size: 6 << 20})
 	i := 4096*512 + bytes.Index(img[4096*512:], []byte("MZ"))
 	img[i] = 'X'
 	return img
@@ -362,6 +375,7 @@ func TestImportCancelled(t *testing.T) {
 }
 
 func TestReimportReplacesOnlyOnSuccess(t *testing.T) {
+	t.Parallel()
 	s := newStore(t)
 	a := makeTestImage(t, testImageOpts{seed: 1})
 	b := makeTestImage(t, testImageOpts{seed: 2})
@@ -403,6 +417,7 @@ func TestReimportReplacesOnlyOnSuccess(t *testing.T) {
 }
 
 func TestRemoveAndGC(t *testing.T) {
+	t.Parallel()
 	s := newStore(t)
 	a := makeTestImage(t, testImageOpts{})
 	// b shares all of a's data but one block.
@@ -552,6 +567,7 @@ func TestParseManifestRefusesGarbage(t *testing.T) {
 // An image of a size that is not a multiple of BlockSize ends with a
 // shorter block.
 func TestImportPartialLastBlock(t *testing.T) {
+	t.Parallel()
 	raw := makeTestImage(t, testImageOpts{size: 16<<20 + 1536})
 	s := newStore(t)
 	m, err := s.Import(context.Background(), "odd", writeTemp(t, "odd.raw", raw), nil)

@@ -225,6 +225,9 @@ func (s *Store) commit(m *Manifest) error {
 		return err
 	}
 	defer os.RemoveAll(tmp)
+	if err := os.Chmod(tmp, 0o755); err != nil { // MkdirTemp makes it 0700
+		return err
+	}
 	if err := writeFileSync(filepath.Join(tmp, "manifest.json"), b); err != nil {
 		return err
 	}
@@ -347,7 +350,7 @@ func openInput(f *os.File, size int64) (*input, error) {
 		if in.size > 0 {
 			var pos *sectionPos
 			in.r, pos = trackPos(in.r)
-			in.read = func() int64 { return pos.get() * size / in.size }
+			in.read = func() int64 { return int64(float64(pos.get()) / float64(in.size) * float64(size)) }
 		}
 	}
 	if format != FormatRaw && format != FormatQcow2 {

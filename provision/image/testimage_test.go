@@ -7,6 +7,7 @@ import (
 	"hash/crc32"
 	"math/rand/v2"
 	"strings"
+	"sync"
 	"testing"
 	"unicode/utf16"
 
@@ -325,8 +326,12 @@ func testData(seed uint64, n int) []byte {
 	for i := 0; i < n; {
 		k := min(n-i, 512+r.IntN(4096))
 		if r.IntN(2) == 0 {
-			for j := range k {
-				b[i+j] = byte(r.Uint32())
+			for j := 0; j < k; j += 8 {
+				v := r.Uint64()
+				for q := j; q < min(k, j+8); q++ {
+					b[i+q] = byte(v)
+					v >>= 8
+				}
 			}
 		} else {
 			line := []byte("racklift test data line " + strings.Repeat("x", r.IntN(40)) + "\n")
@@ -345,7 +350,7 @@ type testImageOpts struct {
 	noBoot    bool  // no MBR boot code
 	noESP     bool  // no EFI system partition
 	debianESP bool  // \EFI\debian\shimx64.efi besides \EFI\BOOT\BOOTX64.EFI
-	light     bool  // only a little data in the root partition (fast to xz)
+	light     bool  // a 2 MiB FAT12 ESP and little data in the root partition (fast to compress)
 	seed      uint64
 }
 
@@ -354,6 +359,19 @@ type testImageOpts struct {
 // Linux root to the end, holding a run of data longer than MaxChunk,
 // holes and scattered blocks.
 func makeTestImage(t testing.TB, o testImageOpts) []byte {
+	t.Helper()
+	if b, ok := testImages.Load(o); ok {
+		return bytes.Clone(b.([]byte))
+	}
+	b := buildTestImage(t, o)
+	testImages.Store(o, b)
+	return bytes.Clone(b)
+}
+
+// testImages caches makeTestImage's results by options (callers get copies).
+var testImages sync.Map
+
+func buildTestImage(t testing.TB, o testImageOpts) []byte {
 	t.Helper()
 	if o.size == 0 {
 		o.size = 16 << 20
@@ -373,13 +391,20 @@ func makeTestImage(t testing.TB, o testImageOpts) []byte {
 				fatFile{path: "EFI/debian/grubx64.efi", data: append([]byte("MZ"), testData(o.seed+4, 5000)...)},
 				fatFile{path: "EFI/debian/grub.cfg", data: []byte("configfile /boot/grub/grub.cfg\n"), lfn: true})
 		}
-		parts = append(parts, gptPart{typ: GPTTypeESP, name: "EFI", start: 4096, end: 4096 + 16384 - 1, data: makeFAT(t, 16384, 2, files)})
+		espSectors, spc := int64(16384), 2 // 8 MiB FAT16
+		if o.light {
+			espSectors, spc = 4096, 4 // 2 MiB FAT12
+		}
+		parts = append(parts, gptPart{typ: GPTTypeESP, name: "EFI", start: 4096, end: 4096 + espSectors - 1, data: makeFAT(t, int(espSectors), spc, files)})
 	}
 	rootStart := int64(4096 + 16384)
+	if o.light {
+		rootStart = 4096 + 4096
+	}
 	rootEnd := sectors - 34
 	root := make([]byte, (rootEnd-rootStart+1)*512)
 	if o.light {
-		copy(root, testData(o.seed+5, 64<<10))
+		copy(root, testData(o.seed+5, 32<<10))
 	} else {
 		copy(root, testData(o.seed+5, MaxChunk+3*BlockSize+100)) // one run longer than a chunk
 	}
