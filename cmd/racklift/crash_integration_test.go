@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 
 	"fmt"
 	"io"
@@ -21,6 +22,9 @@ import (
 	"time"
 
 	"github.com/racklift/racklift/provision/events"
+	"github.com/racklift/racklift/provision/nodeapi"
+	"github.com/racklift/racklift/provision/plan"
+	"github.com/racklift/racklift/provision/verify/verifytest"
 )
 
 // buildRacklift builds the binary once per test binary run.
@@ -101,6 +105,9 @@ type simNode struct {
 	// retriedReady is set when a "ready" callback got no answer (the
 	// server was killed), so the next one is a retry.
 	retriedReady bool
+	// facts is the ready callback's body: the node as planned, so the
+	// orchestrator verifies it.
+	facts []byte
 }
 
 var tokenRE = regexp.MustCompile(`X-Racklift-Token: ([A-Za-z0-9._~-]+)`)
@@ -157,7 +164,11 @@ func (n *simNode) do(ctx context.Context, base string) (string, error) {
 		}
 		n.token = m[1]
 	default:
-		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, base+"/phone-home/"+n.mac+"/"+st, strings.NewReader(`{"percent":50}`))
+		body := `{"percent":50}`
+		if st == "ready" {
+			body = string(n.facts)
+		}
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, base+"/phone-home/"+n.mac+"/"+st, strings.NewReader(body))
 		req.Header.Set("X-Racklift-Token", n.token)
 		resp, err := n.client.Do(req)
 		if err != nil {
@@ -212,12 +223,25 @@ func TestCrashRecovery(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	p, ds := plan.Load(planFile, []byte(crashPlan(nodes)), plan.Options{})
+	if ds.HasErrors() {
+		t.Fatalf("crash plan: %v", ds)
+	}
 	sims := make([]*simNode, nodes)
 	for i := range sims {
 		ip := fmt.Sprintf("127.0.1.%d", i+1)
 		d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 2 * time.Second}
 		sims[i] = &simNode{name: fmt.Sprintf("sim-%02d", i+1), mac: fmt.Sprintf("52:54:00:aa:00:%02x", i+1), ip: ip,
 			client: &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DialContext: d.DialContext, DisableKeepAlives: true}}}
+		pn, ok := p.NodeByName(sims[i].name)
+		if !ok {
+			t.Fatalf("no %s in the crash plan", sims[i].name)
+		}
+		b, err := json.Marshal(nodeapi.CallbackBody{Facts: verifytest.FactsFor(p, pn)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sims[i].facts = b
 	}
 	var mu sync.Mutex
 	var acked []ack
@@ -300,7 +324,7 @@ func TestCrashRecovery(t *testing.T) {
 	if kills < 4 {
 		t.Fatalf("only %d kills", kills)
 	}
-	// The run completes once every node is ready.
+	// The run completes once every node is ready and verified.
 	var runs []events.Run
 	for time.Now().Before(deadline) {
 		if err := c.do(context.Background(), http.MethodGet, "/api/v1/runs", nil, &runs); err == nil && len(runs) > 0 && runs[0].State == events.RunSucceeded {
@@ -348,8 +372,8 @@ func TestCrashRecovery(t *testing.T) {
 	}
 	states, _ := store.Nodes(context.Background())
 	for _, s := range states {
-		if s.Phase != events.PhaseReady {
-			t.Errorf("%s ended in %s", s.Name, s.Phase)
+		if s.Phase != events.PhaseVerified {
+			t.Errorf("%s ended in %s, want verified", s.Name, s.Phase)
 		}
 	}
 	t.Logf("%d nodes, %d acknowledged callbacks, %d kill -9 restarts, all present", nodes, len(acked), kills)

@@ -49,7 +49,10 @@ func (o *Orchestrator) prepare(ctx context.Context, name, why string) {
 		}
 	}
 	if n.BMC == nil || o.newBMC == nil {
-		o.newToken(ctx, name)
+		// No rotation here: racklift does not know when a hand-powered
+		// node boots, and it may already have fetched its files (with
+		// this attempt's token) while the run was starting. Its earlier
+		// attempts' tokens died when it was put back to planned.
 		o.record(ctx, events.Event{Node: name, MAC: n.MAC, Type: "orchestrator.manual-power", Phase: events.PhasePoweringOn,
 			Detail: "no BMC: power the node on by hand and let it PXE boot"})
 		return

@@ -162,6 +162,11 @@ func (o *Orchestrator) recordBMC(ctx context.Context, ev events.Event) {
 
 func (o *Orchestrator) recordFrom(ctx context.Context, src events.Source, ev events.Event) {
 	ev.Source = src
+	if ev.Phase == events.PhasePlanned && ev.Node != "" {
+		// The node starts over (retry, reinstall, a new run): a token of
+		// its earlier attempt is worth nothing from now on.
+		o.newToken(ctx, ev.Node)
+	}
 	if ev.Percent == 0 {
 		ev.Percent = -1
 	}

@@ -675,3 +675,30 @@ func TestRunStartedBeforeResumeIsDrivenOnce(t *testing.T) {
 		t.Errorf("n-04 (no BMC): %d events, want one manual-power: %+v, %v", len(evs), evs, err)
 	}
 }
+
+// TestManualNodeKeepsItsAttemptToken: a node without a BMC may fetch its
+// files (and so its token) while the run is still starting; the run's
+// power-on note must not take that token away (the crash test saw
+// "forbidden" callbacks from it). Putting the node back to planned does.
+func TestManualNodeKeepsItsAttemptToken(t *testing.T) {
+	h := newHarness(t, Config{Tick: 20 * time.Millisecond})
+	ctx := context.Background()
+	tok, err := h.store.Token(ctx, "n-04")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.o.StartRun(ctx, plan.Selection{Nodes: []string{"n-04"}}, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	h.waitPhase(t, "n-04", events.PhasePoweringOn)
+	if _, ok, _ := h.store.NodeForToken(ctx, tok); !ok {
+		t.Fatal("the manual power-on note rotated the token the node already had")
+	}
+	h.record(t, "n-04", events.PhaseFailed)
+	if err := h.o.Retry(ctx, "n-04"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := h.store.NodeForToken(ctx, tok); ok {
+		t.Fatal("a retried node still accepts its failed attempt's token")
+	}
+}
