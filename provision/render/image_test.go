@@ -372,13 +372,17 @@ func TestGRUBConfigs(t *testing.T) {
 	if _, err := r.File(p, u, nodeapi.FileGRUB, env); err == nil || !strings.Contains(err.Error(), "plain http") {
 		t.Errorf("https media: %v", err)
 	}
-	if lb := string(r.LocalBootGRUB(u)); !strings.Contains(lb, "\nexit\n") || !strings.Contains(lb, "lab-03 is installed") {
+	// The installed node chain-loads its disk's own shim (leaving GRUB
+	// would end in the firmware's menu), and exits with an error status
+	// only when no disk has one.
+	if lb := string(r.LocalBootGRUB(u)); !strings.Contains(lb, "chainloader \"($racklift_esp)$racklift_loader\"") ||
+		!strings.Contains(lb, "/EFI/debian/shimx64.efi") || !strings.HasSuffix(lb, "\nexit 1\n") || !strings.Contains(lb, "lab-03 is installed") {
 		t.Errorf("local boot:\n%s", lb)
 	}
-	if h := string(r.HoldGRUB(u)); !strings.Contains(h, "lab-03 failed its install") || !strings.HasSuffix(h, "\nexit\n") {
+	if h := string(r.HoldGRUB(u)); !strings.Contains(h, "lab-03 failed its install") || !strings.HasSuffix(h, "\nexit 1\n") {
 		t.Errorf("hold:\n%s", h)
 	}
-	if um := string(r.UnknownMACGRUB("not a mac")); !strings.Contains(um, "MAC unknown") || !strings.Contains(um, "\nexit\n") {
+	if um := string(r.UnknownMACGRUB("not a mac")); !strings.Contains(um, "MAC unknown") || !strings.HasSuffix(um, "\nexit 1\n") {
 		t.Errorf("unknown MAC:\n%s", um)
 	}
 	bs, err := r.GRUBBootstrap("http://10.99.0.1:8080")

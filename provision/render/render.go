@@ -315,7 +315,7 @@ func (r *Renderer) BootFiles(n *plan.Node) (media string, paths []string) {
 
 // fallbackScript is served if a fixed iPXE script cannot render (New
 // checked both, so this only guards against the impossible).
-var fallbackScript = []byte("#!ipxe\necho racklift: no boot script; trying the next boot device\nexit\n")
+var fallbackScript = []byte("#!ipxe\necho racklift: no boot script; trying the next boot device\nexit 1\n")
 
 // LocalBoot returns the iPXE script for an installed node: it boots the
 // first local disk (sanboot --drive 0x80 on BIOS, exit to the firmware's
@@ -370,7 +370,7 @@ func shownMAC(mac string) string {
 }
 
 // fallbackGRUB is served if a fixed GRUB config cannot render.
-var fallbackGRUB = []byte("# racklift\necho 'racklift: no boot config; trying the next boot device'\nexit\n")
+var fallbackGRUB = []byte("# racklift\necho 'racklift: no boot config; trying the next boot device'\nexit 1\n")
 
 // LocalBootGRUB is LocalBoot for the Secure Boot chain: the GRUB config
 // of an installed node leaves GRUB, so the firmware boots its next boot
