@@ -33,6 +33,8 @@ m.PROC_BONDING = os.path.join(d, "bonding")
 out["perm"] = m.proc_perm_macs()
 m.SYS_NET = os.path.join(d, "no-sysfs")
 out["bond"] = list(m.bond_info("bond0"))
+m.SYS_NET = os.path.join(d, "sysnet")
+out["ifnames"] = [i["name"] for i in m.interfaces()]
 m.OS_RELEASE = (os.path.join(d, "none"), os.path.join(d, "os-release"))
 out["os"] = m.os_release()
 print(json.dumps(out))
@@ -76,7 +78,14 @@ func TestFactsScriptFixtures(t *testing.T) {
 		"sb-off":                      "\x06\x00\x00\x00\x00",
 		"sb-short":                    "\x06\x00",
 		"bonding/bond0":               procBonding,
-		"os-release":                  "NAME=\"Rocky Linux\"\nVERSION_ID='9.4'\nID=rocky\nPRETTY_NAME=\"Rocky Linux 9.4 (Blue Onyx)\"\n",
+		// /sys/class/net with the bonding module loaded: a file beside
+		// the interfaces' directories.
+		"sysnet/bonding_masters": "bond0\n",
+		"sysnet/eth9/address":    "52:54:00:00:00:09\n",
+		"sysnet/eth9/operstate":  "up\n",
+		"sysnet/eth9/mtu":        "1500\n",
+		"sysnet/lo/address":      "00:00:00:00:00:00\n",
+		"os-release":             "NAME=\"Rocky Linux\"\nVERSION_ID='9.4'\nID=rocky\nPRETTY_NAME=\"Rocky Linux 9.4 (Blue Onyx)\"\n",
 	}
 	for name, content := range files {
 		p := filepath.Join(d, name)
@@ -111,6 +120,7 @@ func TestFactsScriptFixtures(t *testing.T) {
 		"sb-bios":             `null`,
 		"perm":                `{"ens4":"52:54:00:99:11:02","ens5":"52:54:00:99:12:02"}`,
 		"bond":                `["active-backup",["ens4","ens5"]]`,
+		"ifnames":             `["eth9"]`,
 		"os":                  `{"id":"rocky","pretty_name":"Rocky Linux 9.4 (Blue Onyx)","version_id":"9.4"}`,
 	}
 	for k, w := range want {

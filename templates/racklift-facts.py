@@ -146,9 +146,12 @@ def interfaces():
         names = sorted(links)
     out = []
     for name in names:
-        if name == "lo":
-            continue
         sysd = os.path.join(SYS_NET, name)
+        # /sys/class/net also holds files (bonding_masters once the bonding
+        # module is loaded): only directories (links to devices) are
+        # interfaces.
+        if name == "lo" or not os.path.isdir(sysd):
+            continue
         ip = links.get(name, {})
         info = ip.get("linkinfo") or {}
         iface = {

@@ -1,6 +1,9 @@
 package httpboot
 
 import (
+	"context"
+	"errors"
+	"net"
 	"net/http"
 	"net/netip"
 	"path"
@@ -11,54 +14,83 @@ import (
 	"github.com/racklift/racklift/provision/events"
 	"github.com/racklift/racklift/provision/image"
 	"github.com/racklift/racklift/provision/nodeapi"
+	"github.com/racklift/racklift/provision/plan"
 )
 
-// grubScript serves a Secure Boot node's GRUB config, the counterpart of
-// its iPXE script: install (the agent or the installer), the local-boot
-// guard, or hold, as the Policy says. GRUB's HTTP requests on behalf of the
-// bootstrap's "/grub/x86_64-efi/grub.cfg" land here too (the route has the
-// same shape): that one is the bootstrap.
+// grubScript serves a Secure Boot node's GRUB config over HTTP (UEFI
+// HTTP boot); GRUBConfig says what it is. GRUB's HTTP requests on behalf
+// of the bootstrap's "/grub/x86_64-efi/grub.cfg" land here too (the route
+// has the same shape): that one is the bootstrap.
 func (s *Server) grubScript(w http.ResponseWriter, r *http.Request) {
 	if chi.URLParam(r, "mac") == "x86_64-efi" {
 		s.grubBootstrap(w, r)
 		return
 	}
-	ctx := r.Context()
-	n, mac, ok := s.node(r)
+	n, mac, _ := s.node(r)
+	if n == nil {
+		mac = chi.URLParam(r, "mac")
+	}
+	b, err := s.GRUBConfig(r.Context(), mac, clientIP(r))
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		return
+	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
-	ip := clientIP(r)
+	_, _ = w.Write(b)
+}
+
+// TFTPFile makes the files of a node the TFTP server asks for by
+// MAC/name (boot/tftp.NodeFiles): MAC/grub.cfg, the node's GRUB config,
+// which Debian's signed netboot GRUB loads over TFTP (it has no HTTP).
+func (s *Server) TFTPFile(ctx context.Context, mac string, client netip.Addr, name string) ([]byte, bool) {
+	if name != nodeapi.FileGRUB {
+		return nil, false
+	}
+	b, err := s.GRUBConfig(ctx, mac, client.String())
+	if err != nil {
+		return nil, false
+	}
+	return b, true
+}
+
+// GRUBConfig is a Secure Boot node's GRUB config, the counterpart of its
+// iPXE script: install (the agent or the installer), the local-boot
+// guard, or hold, as the Policy says; a notice for a MAC not in the plan.
+// ip is the client's address, for the events. The error says only that
+// the decision or the render failed (it is logged in full).
+func (s *Server) GRUBConfig(ctx context.Context, mac, ip string) ([]byte, error) {
+	n, ok := (*plan.Node)(nil), false
+	if hw, err := net.ParseMAC(strings.ReplaceAll(mac, "-", ":")); err == nil {
+		mac = hw.String()
+		n, ok = s.Plan.NodeByMAC(mac)
+	}
 	if !ok {
 		s.record(ctx, events.Event{MAC: mac, Type: "http.unknown-mac", Detail: "GRUB config requested by a MAC not in the plan", Attrs: map[string]string{"client": ip}})
-		_, _ = w.Write(s.Render.UnknownMACGRUB(mac))
-		return
+		return s.Render.UnknownMACGRUB(mac), nil
 	}
 	s.hint(ip, n.Name)
 	act, err := s.Policy.BootAction(ctx, n.Name)
 	if err != nil {
 		s.Log.Error("boot policy", "node", n.Name, "err", err)
-		http.Error(w, "boot decision unavailable", http.StatusServiceUnavailable)
-		return
+		return nil, errors.New("boot decision unavailable")
 	}
 	switch act {
 	case nodeapi.BootLocal:
 		s.record(ctx, events.Event{Node: n.Name, MAC: mac, Type: "http.local-boot", Phase: events.PhaseFirstBoot, Detail: "installed: GRUB boots the local disk", Attrs: map[string]string{"client": ip}})
-		_, _ = w.Write(s.Render.LocalBootGRUB(n))
-		return
+		return s.Render.LocalBootGRUB(n), nil
 	case nodeapi.BootHold:
 		s.record(ctx, events.Event{Node: n.Name, MAC: mac, Type: "http.hold", Detail: "failed: GRUB config says to wait for the operator's retry", Attrs: map[string]string{"client": ip}})
-		_, _ = w.Write(s.Render.HoldGRUB(n))
-		return
+		return s.Render.HoldGRUB(n), nil
 	}
 	b, err := s.Render.NodeFile(ctx, n, nodeapi.FileGRUB)
 	if err != nil {
 		s.Log.Error("render GRUB config", "node", n.Name, "err", err)
 		s.record(ctx, events.Event{Node: n.Name, MAC: mac, Type: "http.render-failed", Detail: "rendering grub.cfg failed (is the node's bios.secure_boot set?)"})
-		http.Error(w, "render failed", http.StatusInternalServerError)
-		return
+		return nil, errors.New("render failed")
 	}
 	s.record(ctx, events.Event{Node: n.Name, MAC: mac, Type: "http.grub-script", Phase: events.PhaseIPXE, Detail: "signed GRUB fetched its config (Secure Boot)", Attrs: map[string]string{"client": ip}})
-	_, _ = w.Write(b)
+	return b, nil
 }
 
 // grubBootstrap serves the config the signed GRUB reads first when it was

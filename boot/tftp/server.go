@@ -1,6 +1,7 @@
 package tftp
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +9,8 @@ import (
 	"io/fs"
 	"log/slog"
 	"net"
+	"net/netip"
+	"path"
 	"strconv"
 	"sync"
 	"time"
@@ -64,6 +67,15 @@ type Recorder interface {
 	Record(ctx context.Context, ev events.Event) (events.Event, error)
 }
 
+// NodeFiles makes a node's files on request (boot/httpboot implements
+// it): what it answers depends on the node's state, so they are not files
+// in Server.Files.
+type NodeFiles interface {
+	// TFTPFile returns the content of name for the node of mac (lower-case
+	// colon form), asked by client; ok is false when it makes no such file.
+	TFTPFile(ctx context.Context, mac string, client netip.Addr, name string) (data []byte, ok bool)
+}
+
 // Server is a read-only TFTP server. The zero value serves the embedded iPXE
 // binaries with the defaults below; set fields before calling Serve and do
 // not change them while it runs.
@@ -76,6 +88,10 @@ type Server struct {
 	// os.OpenRoot(dir) and Root.FS() rather than os.DirFS: DirFS follows
 	// symlinks out of the directory.
 	Extra fs.FS
+	// Nodes, if set, makes the files a client asks for as MAC/NAME that
+	// depend on the node's state (its GRUB config) before Files and Extra
+	// are looked at. Default: none.
+	Nodes NodeFiles
 	// Rec receives the transfer events. Default: none are recorded.
 	Rec Recorder
 	// NodeOf names the plan node of a MAC (the MAC the client put in the
@@ -238,7 +254,7 @@ func (h *handler) read(name string, rf io.ReaderFrom) error {
 		err        = perr
 	)
 	if err == nil {
-		f, size, err = h.open(req.File)
+		f, size, err = h.open(req, t.client)
 		if err != nil {
 			log.Info("tftp open failed", "err", err) // may hold host paths: log only
 			err = fmt.Errorf("%s: %w", req.File, fs.ErrNotExist)
@@ -268,8 +284,16 @@ func (h *handler) read(name string, rf io.ReaderFrom) error {
 	return err
 }
 
-// open looks file up in Files, then Extra, and returns it with its size.
-func (h *handler) open(file string) (fs.File, int64, error) {
+// open makes req's file with Nodes, else looks it up in Files, then
+// Extra, and returns it with its size.
+func (h *handler) open(req request, client net.UDPAddr) (fs.File, int64, error) {
+	file := req.File
+	if req.MAC != "" && h.cfg.Nodes != nil {
+		ip, _ := netip.AddrFromSlice(client.IP)
+		if data, ok := h.cfg.Nodes.TFTPFile(h.ctx, req.MAC, ip.Unmap(), file); ok {
+			return &bytesFile{Reader: bytes.NewReader(data), name: path.Base(file), size: int64(len(data))}, int64(len(data)), nil
+		}
+	}
 	f, err := h.cfg.Files.Open(file)
 	if errors.Is(err, fs.ErrNotExist) && h.cfg.Extra != nil {
 		f, err = h.cfg.Extra.Open(file)
@@ -492,3 +516,25 @@ func failedEvent(t *transfer, st pintftp.TransferStats, err error) events.Event 
 	ev.Attrs["duration_ms"] = strconv.FormatInt(ms, 10)
 	return ev
 }
+
+// bytesFile is a made file (NodeFiles) as an fs.File.
+type bytesFile struct {
+	*bytes.Reader
+	name string
+	size int64
+}
+
+func (f *bytesFile) Stat() (fs.FileInfo, error) { return bytesInfo{f.name, f.size}, nil }
+func (f *bytesFile) Close() error               { return nil }
+
+type bytesInfo struct {
+	name string
+	size int64
+}
+
+func (i bytesInfo) Name() string       { return i.name }
+func (i bytesInfo) Size() int64        { return i.size }
+func (i bytesInfo) Mode() fs.FileMode  { return 0o444 }
+func (i bytesInfo) ModTime() time.Time { return time.Time{} }
+func (i bytesInfo) IsDir() bool        { return false }
+func (i bytesInfo) Sys() any           { return nil }

@@ -311,9 +311,17 @@ func serve(ctx context.Context, c *serveConfig, e *env) error {
 		if err != nil {
 			return fmt.Errorf("GRUB bootstrap config: %w", err)
 		}
-		if tftpExtra, err = agent.SecureBootFS(bootstrap); err != nil {
+		sb, err := agent.SecureBootFS(bootstrap)
+		if err != nil {
 			return err
 		}
+		// The signed GRUB loads the agent (and an installer's kernel from
+		// the media) by TFTP too: it has no HTTP.
+		mounts := map[string]fs.FS{"agent": agent.FS()}
+		for name, m := range mediaFS {
+			mounts["media/"+name] = m
+		}
+		tftpExtra = boottftp.Mount(sb, mounts)
 	}
 	orch := orchestrate.New(p, store, bmc.BMCLibFactory(bmc.Options{Log: log.With("svc", "bmc")}), secrets, orchestrate.Config{}, log.With("svc", "orch"))
 	hb := &httpboot.Server{Plan: p, Render: boot, Policy: orch, Tokens: store, Rec: store, Media: mediaFS, MediaISO: mediaISO,
@@ -352,7 +360,7 @@ func serve(ctx context.Context, c *serveConfig, e *env) error {
 	}
 	if tftpConn != nil {
 		g.Go(func() error {
-			return (&boottftp.Server{Files: ipxe.FS(), Extra: tftpExtra, Rec: store, NodeOf: nodeOf(p), Log: log.With("svc", "tftp")}).Serve(gctx, tftpConn)
+			return (&boottftp.Server{Files: ipxe.FS(), Extra: tftpExtra, Nodes: hb, Rec: store, NodeOf: nodeOf(p), Log: log.With("svc", "tftp")}).Serve(gctx, tftpConn)
 		})
 	}
 	if !c.noRA {

@@ -318,20 +318,26 @@ func TestFirstBootReadyCallback(t *testing.T) {
 }
 
 func TestGRUBSyntaxHelpers(t *testing.T) {
+	const mac = "52:54:00:99:10:02"
 	for in, want := range map[string]string{
-		"http://10.99.0.1:8080/agent/vmlinuz":                "(http,10.99.0.1:8080)/agent/vmlinuz",
-		"http://10.99.0.1/media/rocky9/images/pxeboot/x.img": "(http,10.99.0.1)/media/rocky9/images/pxeboot/x.img",
-		"http://[fd00:99::1]:8080/agent/vmlinuz":             "(http,[fd00:99::1]:8080)/agent/vmlinuz",
-		"http://h:1/grub/${net_default_mac}/grub.cfg":        "(http,h:1)/grub/${net_default_mac}/grub.cfg",
+		"http://10.99.0.1:8080/agent/vmlinuz":                "(tftp,10.99.0.1)/" + mac + "/agent/vmlinuz",
+		"http://10.99.0.1/media/rocky9/images/pxeboot/x.img": "(tftp,10.99.0.1)/" + mac + "/media/rocky9/images/pxeboot/x.img",
+		"http://[fd00:99::1]:8080/agent/vmlinuz":             "(tftp,[fd00:99::1])/" + mac + "/agent/vmlinuz",
 	} {
-		if got, err := grubPath(in); err != nil || got != want {
+		if got, err := grubPath(in, mac); err != nil || got != want {
 			t.Errorf("grubPath(%q) = %q, %v; want %q", in, got, err, want)
 		}
 	}
+	if got, err := grubPath("http://h:1/grub.cfg", "${net_default_mac}"); err != nil || got != "(tftp,h)/${net_default_mac}/grub.cfg" {
+		t.Errorf("grubPath with GRUB's MAC variable = %q, %v", got, err)
+	}
 	for _, bad := range []string{"https://h/x", "http://h/a b", "http://h/a;b", "http://u@h/x", "http://h/x?y=1", "ftp://h/x", "http://h/$x"} {
-		if got, err := grubPath(bad); err == nil {
+		if got, err := grubPath(bad, mac); err == nil {
 			t.Errorf("grubPath(%q) = %q, want an error", bad, got)
 		}
+	}
+	if got, err := grubPath("http://h/x", "52:54;00"); err == nil {
+		t.Errorf("a MAC with ; = %q, want an error", got)
 	}
 	got, err := grubArgs("ip=dhcp url=http://h/x.iso autoinstall ds=nocloud-net;s=http://h/ci/m/ console=ttyS0,115200n8  x=$y")
 	if err != nil || got != "ip=dhcp url=http://h/x.iso autoinstall 'ds=nocloud-net;s=http://h/ci/m/' console=ttyS0,115200n8 'x=$y'" {
@@ -352,8 +358,8 @@ func TestGRUBConfigs(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, s := range []string{
-		"linux (http,10.99.0.1:8080)/media/ubuntu2404/casper/vmlinuz ip=dhcp url=http://10.99.0.1:8080/media/ubuntu2404.iso autoinstall 'ds=nocloud-net;s=http://10.99.0.1:8080/ci/52:54:00:99:00:03/'",
-		"initrd (http,10.99.0.1:8080)/media/ubuntu2404/casper/initrd; then",
+		"linux (tftp,10.99.0.1)/52:54:00:99:00:03/media/ubuntu2404/casper/vmlinuz ip=dhcp url=http://10.99.0.1:8080/media/ubuntu2404.iso autoinstall 'ds=nocloud-net;s=http://10.99.0.1:8080/ci/52:54:00:99:00:03/'",
+		"initrd (tftp,10.99.0.1)/52:54:00:99:00:03/media/ubuntu2404/casper/initrd; then",
 		"\n      boot\n",
 	} {
 		if !strings.Contains(string(b), s) {
@@ -386,7 +392,7 @@ func TestGRUBConfigs(t *testing.T) {
 		t.Errorf("unknown MAC:\n%s", um)
 	}
 	bs, err := r.GRUBBootstrap("http://10.99.0.1:8080")
-	if err != nil || !strings.Contains(string(bs), "configfile (http,10.99.0.1:8080)/grub/${net_default_mac}/grub.cfg\n") {
+	if err != nil || !strings.Contains(string(bs), "configfile (tftp,10.99.0.1)/${net_default_mac}/grub.cfg\n") {
 		t.Errorf("bootstrap: %v\n%s", err, bs)
 	}
 	if _, err := r.GRUBBootstrap("https://x"); err == nil {

@@ -415,13 +415,13 @@ func (r *Renderer) unknownMACGRUB(mac string) ([]byte, error) {
 
 // GRUBBootstrap returns the GRUB config the signed GRUB loads first (the
 // same for every machine; serve it over TFTP where the signed GRUB looks
-// for its grub.cfg): it loads nodeapi.PathGRUB for the MAC GRUB booted
-// from (${net_default_mac}) from serverURL.
+// for its grub.cfg): it loads MAC/grub.cfg by TFTP from serverURL's host,
+// for the MAC GRUB booted from (${net_default_mac}).
 func (r *Renderer) GRUBBootstrap(serverURL string) ([]byte, error) {
 	if err := CheckServerURL(serverURL); err != nil {
 		return nil, err
 	}
-	cfg, err := grubPath(nodeapi.GRUBURL(serverURL, "${net_default_mac}"))
+	cfg, err := grubPath(strings.TrimRight(serverURL, "/")+"/"+nodeapi.FileGRUB, "${net_default_mac}")
 	if err != nil {
 		return nil, err
 	}
@@ -432,11 +432,16 @@ func (r *Renderer) GRUBBootstrap(serverURL string) ([]byte, error) {
 // expands $ and splits on white space and ; | & < >).
 var grubPathRE = regexp.MustCompile(`^/[A-Za-z0-9._~/:+,=@-]*$`)
 
-// grubPath turns http://HOST[:PORT]/PATH into GRUB's (http,HOST[:PORT])/PATH.
-// GRUB speaks plain HTTP only. A ${net_default_mac} in the path is kept
-// for GRUB to expand.
-func grubPath(u string) (string, error) {
-	pu, err := url.Parse(strings.Replace(u, "${net_default_mac}", "MAC", 1))
+// grubPath turns racklift's http://HOST[:PORT]/PATH into the same file
+// over TFTP from HOST, under the node's MAC: (tftp,HOST)/MAC/PATH.
+// Debian's signed netboot GRUB has no HTTP (it loads no modules under
+// Secure Boot, and http is not built in), only the TFTP it came by, and
+// racklift's TFTP server serves MAC/grub.cfg (the node's config, made
+// per request), MAC/agent/... and MAC/media/NAME/... (the MAC puts the
+// transfer in the node's timeline). mac may be ${net_default_mac}, which
+// GRUB expands.
+func grubPath(u, mac string) (string, error) {
+	pu, err := url.Parse(u)
 	if err != nil || pu.Scheme != "http" || pu.Host == "" || pu.User != nil || pu.RawQuery != "" || pu.Fragment != "" {
 		return "", fmt.Errorf("%q: GRUB can only load plain http://HOST[:PORT]/PATH URLs", u)
 	}
@@ -444,10 +449,14 @@ func grubPath(u string) (string, error) {
 	if !grubPathRE.MatchString(p) {
 		return "", fmt.Errorf("%q: path has characters GRUB would interpret", u)
 	}
-	if strings.Contains(u, "${net_default_mac}") {
-		p = strings.Replace(p, "/MAC/", "/${net_default_mac}/", 1)
+	if mac != "${net_default_mac}" && !grubPathRE.MatchString("/"+mac) {
+		return "", fmt.Errorf("MAC %q has characters GRUB would interpret", mac)
 	}
-	return "(http," + pu.Host + ")" + p, nil
+	host := pu.Hostname()
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	return "(tftp," + host + ")/" + mac + p, nil
 }
 
 // grubWordRE is a word GRUB reads as itself without quotes.
@@ -473,11 +482,11 @@ func grubArgs(args string) (string, error) {
 func grubBoot(d *nodeData) (grubData, error) {
 	var g grubData
 	var err error
-	if g.Kernel, err = grubPath(d.URL.Kernel); err != nil {
+	if g.Kernel, err = grubPath(d.URL.Kernel, d.Node.MAC); err != nil {
 		return g, fmt.Errorf("kernel: %w", err)
 	}
 	for _, i := range d.URL.Initrds {
-		p, err := grubPath(i.URL)
+		p, err := grubPath(i.URL, d.Node.MAC)
 		if err != nil {
 			return g, fmt.Errorf("initrd: %w", err)
 		}
