@@ -378,11 +378,12 @@ func TestGRUBConfigs(t *testing.T) {
 	if _, err := r.File(p, u, nodeapi.FileGRUB, env); err == nil || !strings.Contains(err.Error(), "plain http") {
 		t.Errorf("https media: %v", err)
 	}
-	// The installed node chain-loads its disk's own shim (leaving GRUB
-	// would end in the firmware's menu), and exits with an error status
-	// only when no disk has one.
+	// The installed node boots its disk's own GRUB config with this
+	// signed GRUB (leaving GRUB would end in the firmware's menu; chain-
+	// loading the disk's shim fails under Secure Boot), and exits with an
+	// error status only when no disk has a system.
 	if lb := string(r.LocalBootGRUB(u)); !strings.Contains(lb, "chainloader \"($racklift_esp)$racklift_loader\"") ||
-		!strings.Contains(lb, "/EFI/debian/shimx64.efi") || !strings.HasSuffix(lb, "\nexit 1\n") || !strings.Contains(lb, "lab-03 is installed") {
+		!strings.Contains(lb, "configfile \"($racklift_root)$racklift_cfg\"") || !strings.Contains(lb, "/boot/grub/grub.cfg") || !strings.HasSuffix(lb, "\nexit 1\n") || !strings.Contains(lb, "lab-03 is installed") {
 		t.Errorf("local boot:\n%s", lb)
 	}
 	if h := string(r.HoldGRUB(u)); !strings.Contains(h, "lab-03 failed its install") || !strings.HasSuffix(h, "\nexit 1\n") {
