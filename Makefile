@@ -32,8 +32,8 @@ demo: deps build ## a live virtual site: QEMU VMs + ipmi_sim BMCs + racklift ser
 	CGO_ENABLED=1 $(GO) test -c -tags integration -o bin/e2e.test ./hack/e2e
 	cd hack/e2e && RACKLIFT_DEMO=1 ../../bin/e2e.test -test.run '^TestDemo$$' -test.v -test.timeout 0
 
-e2e: deps ## the virtual-site end-to-end test (E2E_NODES=N, default 2: BIOS + UEFI); part of make test
-	CGO_ENABLED=1 $(GO) test -tags integration -count=1 -v -timeout 20m ./hack/e2e
+e2e: deps ## the virtual-site end-to-end tests (E2E_NODES=N, default 2: BIOS + UEFI; TestImageInstall: Debian 12 on BIOS, Secure Boot, UEFI); part of make test
+	CGO_ENABLED=1 $(GO) test -tags integration -count=1 -v -timeout 45m ./hack/e2e
 
 test: deps lint unit integration ## run every test (installs the Debian packages tests need)
 

@@ -73,6 +73,13 @@ type bmc struct {
 	killed  map[*testbed.VM]bool // VMs this BMC stopped itself
 }
 
+// powerOns is how many times the BMC powered its VM on.
+func (b *bmc) powerOns() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.powerOn)
+}
+
 func (b *bmc) current() *testbed.VM {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -104,7 +111,11 @@ func startBMC(ctx context.Context, t *testing.T, ns *testbed.Netns, n Node, died
 	t.Helper()
 	dir := t.TempDir()
 	b := &bmc{node: n, dir: dir, killed: map[*testbed.VM]bool{}}
-	args, err := testbed.IPMISimConfig(dir, n.Name, n.BMCAddr, 623, BMCPassword)
+	port := n.BMCPort
+	if port == 0 {
+		port = 623
+	}
+	args, err := testbed.IPMISimConfig(dir, n.Name, n.BMCAddr, port, BMCPassword)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +142,7 @@ func startBMC(ctx context.Context, t *testing.T, ns *testbed.Netns, n Node, died
 	// Wait until it answers.
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		out, err := ns.Run(ctx, "ipmitool", "-I", "lanplus", "-C", "3", "-H", n.BMCAddr, "-U", "admin", "-P", BMCPassword, "-N", "1", "-R", "1", "chassis", "power", "status").CombinedOutput()
+		out, err := ns.Run(ctx, "ipmitool", "-I", "lanplus", "-C", "3", "-H", n.BMCAddr, "-p", strconv.Itoa(port), "-U", "admin", "-P", BMCPassword, "-N", "1", "-R", "1", "chassis", "power", "status").CombinedOutput()
 		if err == nil && strings.Contains(string(out), "Chassis Power") {
 			return b
 		}
@@ -141,8 +152,8 @@ func startBMC(ctx context.Context, t *testing.T, ns *testbed.Netns, n Node, died
 		case <-time.After(300 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("ipmi_sim for %s did not answer ipmitool on %s:623 within 20 s (last: %v %s); its log:\n%s",
-				n.Name, n.BMCAddr, err, bytes.TrimSpace(out), testbed.Tail(logPath, 20))
+			t.Fatalf("ipmi_sim for %s did not answer ipmitool on %s:%d within 20 s (last: %v %s); its log:\n%s",
+				n.Name, n.BMCAddr, port, err, bytes.TrimSpace(out), testbed.Tail(logPath, 20))
 		}
 	}
 }
@@ -153,7 +164,7 @@ func startBMC(ctx context.Context, t *testing.T, ns *testbed.Netns, n Node, died
 // off to the BMC.
 // A VM that exits with an error the BMC did not cause (QEMU crashed or
 // was killed) is reported to died; a guest power off (exit 0) is normal.
-func (b *bmc) reconcile(ctx context.Context, t *testing.T, ns *testbed.Netns, disk, vars string, died reporter) {
+func (b *bmc) reconcile(ctx context.Context, t *testing.T, ns *testbed.Netns, opts testbed.VMOptions, died reporter) {
 	lastGen := "0"
 	reported := map[*testbed.VM]bool{}
 	tick := time.NewTicker(200 * time.Millisecond)
@@ -189,15 +200,6 @@ func (b *bmc) reconcile(ctx context.Context, t *testing.T, ns *testbed.Netns, di
 				b.kill(vm)
 			}
 			lastGen = gen
-			fw := testbed.BIOS
-			if b.node.UEFI {
-				fw = testbed.UEFI
-			}
-			opts := testbed.VMOptions{Name: b.node.Name, MAC: b.node.MAC, Firmware: fw,
-				DiskPath: disk, DiskMB: 16, VarsPath: vars, MemMB: 512, TapName: "tap" + b.node.MAC[len(b.node.MAC)-2:]}
-			if b.node.PXEROM {
-				opts.Kernel, opts.Append = PXEROMKernel, PXEROMScript
-			}
 			nv := testbed.StartVM(t, ns, opts)
 			b.mu.Lock()
 			b.vm = nv
@@ -329,8 +331,17 @@ func startSiteNodes(ctx context.Context, t *testing.T, nodes []Node, mode string
 	bmcs := make([]*bmc, len(nodes))
 	for i, n := range nodes {
 		bmcs[i] = startBMC(ctx, t, ns, n, died)
-		disk, vars := filepath.Join(work, n.Name+".img"), filepath.Join(work, n.Name+"-vars.fd")
-		go bmcs[i].reconcile(ctx, t, ns, disk, vars, died)
+		fw := testbed.BIOS
+		if n.UEFI {
+			fw = testbed.UEFI
+		}
+		opts := testbed.VMOptions{Name: n.Name, MAC: n.MAC, Firmware: fw,
+			DiskPath: filepath.Join(work, n.Name+".img"), DiskMB: 16, VarsPath: filepath.Join(work, n.Name+"-vars.fd"),
+			MemMB: 512, TapName: "tap" + n.MAC[len(n.MAC)-2:]}
+		if n.PXEROM {
+			opts.Kernel, opts.Append = PXEROMKernel, PXEROMScript
+		}
+		go bmcs[i].reconcile(ctx, t, ns, opts, died)
 	}
 
 	serveArgs := []string{"serve", "--plan", planFile, "--secrets", secretsFile, "--interface", "br0",
@@ -351,50 +362,7 @@ func startSiteNodes(ctx context.Context, t *testing.T, nodes []Node, mode string
 		}
 		testbed.SiteDHCP(ctx, t, siteNS, work)
 	}
-	serveLogPath := filepath.Join(work, "serve.log")
-	serveLog, err := os.Create(serveLogPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	serve := ns.Run(ctx, bin, serveArgs...)
-	serve.Stdout, serve.Stderr = serveLog, serveLog
-	if err := serve.Start(); err != nil {
-		serveLog.Close()
-		t.Fatal(err)
-	}
-	serveExited := make(chan error, 1)
-	go func() {
-		err := serve.Wait()
-		serveLog.Close()
-		serveExited <- err
-		if ctx.Err() == nil {
-			died.report(death{what: fmt.Sprintf("racklift serve (pid %d)", serve.Process.Pid), err: err, log: serveLogPath})
-		}
-	}()
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("serve.log tail:\n%s", testbed.Tail(serveLogPath, 60))
-			for _, b := range bmcs {
-				t.Logf("%s BMC calls: %s", b.node.Name, readTrim(filepath.Join(b.dir, "calls.log")))
-			}
-		}
-	})
-	var health map[string]any
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		err := api(ns, "/healthz", &health)
-		if err == nil {
-			break
-		}
-		select {
-		case exitErr := <-serveExited:
-			t.Fatalf("racklift serve exited (%v) before /healthz answered; serve.log:\n%s", exitErr, testbed.Tail(serveLogPath, 20))
-		case <-time.After(200 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("racklift serve did not answer /healthz on 127.0.0.1:8081 within 30 s (last: %v); serve.log:\n%s", err, testbed.Tail(serveLogPath, 20))
-		}
-	}
+	serve, serveLogPath := startServe(ctx, t, ns, bin, serveArgs, filepath.Join(work, "serve.log"), bmcs, died)
 	return &site{ns: ns, bin: bin, nodes: nodes, bmcs: bmcs, plan: planFile, secrets: secretsFile, profiles: profiles,
 		serve: serve, serveLog: serveLogPath, state: filepath.Join(work, "state"), died: died}
 }
@@ -725,4 +693,57 @@ func TestUnplannedMachineShown(t *testing.T) {
 	if d.Phase != "planned" {
 		t.Errorf("%s moved to %s because of a stray machine", n.Name, d.Phase)
 	}
+}
+
+// startServe starts racklift serve in ns with args, its output in logPath,
+// and waits (bounded) until its admin API answers /healthz on the
+// namespace's 127.0.0.1:8081. If it exits while ctx is live, that is
+// reported to died; if the test fails, its log's tail and the BMCs' calls
+// are logged.
+func startServe(ctx context.Context, t *testing.T, ns *testbed.Netns, bin string, serveArgs []string, serveLogPath string, bmcs []*bmc, died reporter) (*exec.Cmd, string) {
+	t.Helper()
+	serveLog, err := os.Create(serveLogPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serve := ns.Run(ctx, bin, serveArgs...)
+	serve.Stdout, serve.Stderr = serveLog, serveLog
+	if err := serve.Start(); err != nil {
+		serveLog.Close()
+		t.Fatal(err)
+	}
+	serveExited := make(chan error, 1)
+	go func() {
+		err := serve.Wait()
+		serveLog.Close()
+		serveExited <- err
+		if ctx.Err() == nil {
+			died.report(death{what: fmt.Sprintf("racklift serve (pid %d)", serve.Process.Pid), err: err, log: serveLogPath})
+		}
+	}()
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("serve.log tail:\n%s", testbed.Tail(serveLogPath, 60))
+			for _, b := range bmcs {
+				t.Logf("%s BMC calls: %s", b.node.Name, readTrim(filepath.Join(b.dir, "calls.log")))
+			}
+		}
+	})
+	var health map[string]any
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		err := api(ns, "/healthz", &health)
+		if err == nil {
+			break
+		}
+		select {
+		case exitErr := <-serveExited:
+			t.Fatalf("racklift serve exited (%v) before /healthz answered; serve.log:\n%s", exitErr, testbed.Tail(serveLogPath, 20))
+		case <-time.After(200 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("racklift serve did not answer /healthz on 127.0.0.1:8081 within 30 s (last: %v); serve.log:\n%s", err, testbed.Tail(serveLogPath, 20))
+		}
+	}
+	return serve, serveLogPath
 }

@@ -22,7 +22,8 @@ type Node struct {
 	Name    string
 	MAC     string
 	UEFI    bool
-	BMCAddr string // ipmi_sim listens here (in the namespace), port 623
+	BMCAddr string // ipmi_sim listens here (in the namespace)
+	BMCPort int    // and on this UDP port (0: 623)
 	// PXEROM makes a BIOS node boot like a server's own BIOS PXE ROM, not
 	// like QEMU's NIC ROM (which is iPXE): see PXEROMScript.
 	PXEROM bool
