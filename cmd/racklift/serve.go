@@ -181,7 +181,14 @@ func serve(ctx context.Context, c *serveConfig, e *env) error {
 		return usageError{errors.New("the plan has errors; fix them first (racklift plan validate)")}
 	}
 	var agent *bundle.Bundle
-	if imageNodes, sbNodes := needsAgent(p, profs); imageNodes || sbNodes {
+	imageNodes, sbNodes := needsAgent(p, profs)
+	if sbNodes && c.dhcpMode == "proxy" {
+		// GRUB 2.06 (Debian 12's signed netboot GRUB) reads only the
+		// firmware's DHCP ACK, never the proxyDHCP answer: it asks the
+		// site's DHCP server for its config and stops at "grub>".
+		log.Warn("Secure Boot nodes need --dhcp-mode authoritative: in proxy mode the signed GRUB ignores racklift's answer and stops at its prompt (its config comes from the site DHCP server's next-server)")
+	}
+	if imageNodes || sbNodes {
 		if agent, err = loadAgent(c.agentDir, c.stateDir); err != nil {
 			return err
 		}

@@ -157,3 +157,24 @@ func TestSignalContextCause(t *testing.T) {
 		t.Errorf("cause %v, want the signal", c)
 	}
 }
+
+// Debian 12's signed GRUB ignores proxyDHCP answers, so serve warns when
+// a plan with Secure Boot nodes runs in proxy mode (TestImageInstall
+// proved it: the node stops at "grub>" after grubx64.efi).
+func TestServeWarnsSecureBootInProxyMode(t *testing.T) {
+	code, out, _ := runCmd(t, nil, "plan", "example", "lab")
+	if code != 0 {
+		t.Fatalf("plan example lab: %d", code)
+	}
+	sb := strings.Replace(out, "defaults:\n", "defaults:\n  bios: {boot_mode: uefi, secure_boot: true}\n", 1)
+	lab := writeFile(t, "sb.yaml", sb, 0o644)
+	secrets := writeFile(t, "s.yaml", labSecrets, 0o600)
+	for _, mode := range []string{"proxy", "authoritative"} {
+		_, _, errs := runCmd(t, nil, "serve", "--plan", lab, "--secrets", secrets, "--interface", "rl-no-such-if0",
+			"--dhcp-mode", mode, "--agent-dir", t.TempDir(), "--state-dir", t.TempDir())
+		warned := strings.Contains(errs, "Secure Boot nodes need --dhcp-mode authoritative")
+		if warned != (mode == "proxy") {
+			t.Errorf("--dhcp-mode %s: warned %v; stderr:\n%s", mode, warned, errs)
+		}
+	}
+}
