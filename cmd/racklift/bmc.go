@@ -140,7 +140,7 @@ func (c *bmcCmd) main(ctx context.Context, args []string) int {
 	if c.planPath == "" {
 		return c.usageErr("--plan FILE is required (or set RACKLIFT_PLAN)")
 	}
-	p, ds, _, secrets, code, ok := c.pf.load(c.planPath, e)
+	p, ds, _, secrets, code, ok := c.pf.load(ctx, c.planPath, e)
 	if !ok {
 		return code
 	}

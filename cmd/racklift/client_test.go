@@ -41,7 +41,7 @@ func (f *fakeControl) Power(context.Context, string, string) error { return nil 
 
 func startAPI(t *testing.T, token string) (*httptest.Server, *events.Store, *fakeControl) {
 	t.Helper()
-	data, _, _ := loadPlanPath("example:lab", plan.Options{})
+	data, _, _ := loadPlanPath(context.Background(), "example:lab", plan.Options{})
 	store, err := events.Open(t.TempDir(), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -134,7 +134,7 @@ func TestStatusListsUnplannedMachines(t *testing.T) {
 	if _, out, _ := runCmd(t, env, "status"); strings.Contains(out, "not in the plan") {
 		t.Fatalf("status lists unplanned machines before any:\n%s", out)
 	}
-	p, _, _ := loadPlanPath("example:lab", plan.Options{})
+	p, _, _ := loadPlanPath(context.Background(), "example:lab", plan.Options{})
 	n := p.Nodes[0]
 	mac := []byte(n.MAC)
 	mac[len(mac)-1] ^= 0x01 // its card's other port (last digit 0..9 in the lab plan)

@@ -71,7 +71,7 @@ func handoffCmd(ctx context.Context, args []string, e *env, open func(string, *s
 		fmt.Fprint(e.stderr, "racklift handoff: --plan FILE and -o DIR are required\n\n"+handoffUsage)
 		return exitUsage
 	}
-	p, ds, _, _, code, ok := pf.load(*planPath, e)
+	p, ds, _, _, code, ok := pf.load(ctx, *planPath, e)
 	if !ok {
 		return code
 	}

@@ -51,7 +51,7 @@ func TestRoleSelectionSameEverywhere(t *testing.T) {
 	}
 
 	// racklift install --role compute,controller, into the orchestrator.
-	p, _, err := loadPlanPath(planPath, plan.Options{})
+	p, _, err := loadPlanPath(context.Background(), planPath, plan.Options{})
 	if err != nil || p == nil {
 		t.Fatalf("plan: %v", err)
 	}
@@ -113,7 +113,7 @@ func TestBIOSMismatchSameOutcome(t *testing.T) {
 		t.Errorf("bmc bios apply: exit %d, want 1 with %q:\n%s", code, reason, out)
 	}
 
-	p, _, err := loadPlanPath(planPath, plan.Options{})
+	p, _, err := loadPlanPath(context.Background(), planPath, plan.Options{})
 	if err != nil || p == nil {
 		t.Fatalf("plan: %v", err)
 	}

@@ -84,7 +84,7 @@ func (pf *planFlags) register(fs interface {
 // load reads profiles, secrets and the plan. It prints problems reading
 // files and returns ok=false with an exit code for them; plan diagnostics
 // are returned for the caller to print.
-func (pf *planFlags) load(path string, e *env) (*plan.Plan, plan.Diagnostics, *profiles.Set, *plan.Secrets, int, bool) {
+func (pf *planFlags) load(ctx context.Context, path string, e *env) (*plan.Plan, plan.Diagnostics, *profiles.Set, *plan.Secrets, int, bool) {
 	var extra fs.FS
 	if pf.profilesDir != "" {
 		extra = os.DirFS(pf.profilesDir)
@@ -108,7 +108,7 @@ func (pf *planFlags) load(path string, e *env) (*plan.Plan, plan.Diagnostics, *p
 	if pf.images != nil {
 		opts.Images = imageSet{profs: profs, store: pf.images}
 	}
-	p, ds, err := loadPlanPath(path, opts)
+	p, ds, err := loadPlanPath(ctx, path, opts)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "racklift: %v\n", err)
 		return nil, nil, nil, nil, exitRuntime, false
@@ -118,19 +118,18 @@ func (pf *planFlags) load(path string, e *env) (*plan.Plan, plan.Diagnostics, *p
 
 // loadPlanPath loads a plan file, or an embedded example when path is
 // "example:NAME".
-func loadPlanPath(path string, opts plan.Options) (*plan.Plan, plan.Diagnostics, error) {
+func loadPlanPath(ctx context.Context, path string, opts plan.Options) (*plan.Plan, plan.Diagnostics, error) {
 	if name, ok := strings.CutPrefix(path, "example:"); ok {
 		data, err := fs.ReadFile(plan.Examples(), name+".yaml")
 		if err != nil {
 			return nil, nil, fmt.Errorf("example %q: %w", name, err)
 		}
-		p, ds := plan.Load(path, data, opts)
-		return p, ds, nil
+		return plan.LoadContext(ctx, path, data, opts)
 	}
-	return plan.LoadFile(path, opts)
+	return plan.LoadFileContext(ctx, path, opts)
 }
 
-func planValidate(_ context.Context, args []string, e *env) int {
+func planValidate(ctx context.Context, args []string, e *env) int {
 	fs := newFlags("plan validate", e)
 	var pf planFlags
 	pf.register(fs)
@@ -153,7 +152,7 @@ func planValidate(_ context.Context, args []string, e *env) int {
 		}
 		pf.images = st
 	}
-	p, ds, _, _, code, ok := pf.load(pos[0], e)
+	p, ds, _, _, code, ok := pf.load(ctx, pos[0], e)
 	if !ok {
 		return code
 	}
@@ -191,7 +190,7 @@ func planValidate(_ context.Context, args []string, e *env) int {
 	return exitOK
 }
 
-func planShow(_ context.Context, args []string, e *env) int {
+func planShow(ctx context.Context, args []string, e *env) int {
 	fs := newFlags("plan show", e)
 	var pf planFlags
 	pf.register(fs)
@@ -203,7 +202,7 @@ func planShow(_ context.Context, args []string, e *env) int {
 		fmt.Fprint(e.stderr, "racklift plan show: want exactly one plan FILE\n\n"+planUsage)
 		return exitUsage
 	}
-	p, ds, _, _, code, ok := pf.load(pos[0], e)
+	p, ds, _, _, code, ok := pf.load(ctx, pos[0], e)
 	if !ok {
 		return code
 	}

@@ -22,7 +22,7 @@ import (
 
 // planRender implements `racklift plan render FILE -o DIR`: every node's
 // install files, written for review before the visit.
-func planRender(_ context.Context, args []string, e *env) int {
+func planRender(ctx context.Context, args []string, e *env) int {
 	fs := newFlags("plan render", e)
 	var pf planFlags
 	pf.register(fs)
@@ -50,7 +50,7 @@ func planRender(_ context.Context, args []string, e *env) int {
 		fmt.Fprintf(e.stderr, "racklift plan render: --server-url: %v\n", err)
 		return exitUsage
 	}
-	p, ds, profs, secrets, code, ok := pf.load(pos[0], e)
+	p, ds, profs, secrets, code, ok := pf.load(ctx, pos[0], e)
 	if !ok {
 		return code
 	}

@@ -172,7 +172,7 @@ func serve(ctx context.Context, c *serveConfig, e *env) error {
 		return fmt.Errorf("state dir %s: %w", c.stateDir, err)
 	}
 	c.images = images // the plan's image nodes must have their images
-	p, ds, profs, secrets, _, ok := c.load(c.plan, e)
+	p, ds, profs, secrets, _, ok := c.load(ctx, c.plan, e)
 	if !ok {
 		return usageError{errors.New("cannot load the plan's inputs")}
 	}

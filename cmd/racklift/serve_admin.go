@@ -113,7 +113,7 @@ func serveSafe(ctx context.Context, c *serveConfig, e *env) error {
 	p := &plan.Plan{}
 	var ds plan.Diagnostics
 	if c.plan != "" {
-		if lp, lds, _, _, _, ok := c.load(c.plan, e); ok && lp != nil {
+		if lp, lds, _, _, _, ok := c.load(ctx, c.plan, e); ok && lp != nil {
 			p, ds = lp, lds
 		} else {
 			ds = append(ds, lds...)

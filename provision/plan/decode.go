@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"context"
 	"fmt"
 	"reflect"
 	"sort"
@@ -20,6 +21,8 @@ type decoder struct {
 	// budget bounds the number of nodes visited, so aliases that expand
 	// exponentially ("billion laughs") cannot exhaust CPU or memory.
 	budget int
+	// ctx stops decoding when done (checked every few thousand values).
+	ctx context.Context
 }
 
 // maxNodes is the decode budget: a 5,000-node plan visits about 100,000.
@@ -53,6 +56,9 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 		return
 	}
 	d.budget--
+	if d.budget%4096 == 0 && d.ctx != nil && d.ctx.Err() != nil {
+		d.budget = -2 // stop; LoadContext reports ctx's cause
+	}
 	if d.budget < 0 {
 		if d.budget == -1 {
 			d.r.errorf("yaml-size", path, "remove alias chains that expand to huge documents", "the plan expands to more than %d values", maxNodes)

@@ -5,6 +5,7 @@ package plan
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"net"
 	"net/netip"
@@ -409,6 +410,12 @@ const maxPlanBytes = 64 << 20
 // when the file cannot be read; problems in the plan are in Diagnostics, and
 // the *Plan is nil if any of them is an error.
 func LoadFile(path string, opts Options) (*Plan, Diagnostics, error) {
+	return LoadFileContext(context.Background(), path, opts)
+}
+
+// LoadFileContext is LoadFile that stops when ctx is done; the error is
+// then ctx's cause.
+func LoadFileContext(ctx context.Context, path string, opts Options) (*Plan, Diagnostics, error) {
 	st, err := os.Stat(path)
 	if err != nil {
 		return nil, nil, fmt.Errorf("read plan: %w", err)
@@ -420,30 +427,42 @@ func LoadFile(path string, opts Options) (*Plan, Diagnostics, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("read plan: %w", err)
 	}
-	p, ds := Load(path, data, opts)
-	return p, ds, nil
+	return LoadContext(ctx, path, data, opts)
 }
 
 // Load parses and validates a plan. name is used in diagnostics. The plan is
 // nil when any diagnostic is an error.
 func Load(name string, data []byte, opts Options) (*Plan, Diagnostics) {
+	p, ds, _ := LoadContext(context.Background(), name, data, opts)
+	return p, ds
+}
+
+// LoadContext is Load that stops when ctx is done (SIGTERM, Ctrl-C): the
+// error is then non-nil (ctx's cause) and the plan and diagnostics are nil.
+func LoadContext(ctx context.Context, name string, data []byte, opts Options) (*Plan, Diagnostics, error) {
 	r := &reporter{file: name, pos: positions{}}
-	spec, ok := parse(r, data)
+	spec, ok := parse(ctx, r, data)
+	if err := ctx.Err(); err != nil {
+		return nil, nil, fmt.Errorf("load plan %s: %w", name, context.Cause(ctx))
+	}
 	if !ok {
 		r.ds.sortByPosition()
-		return nil, r.ds
+		return nil, r.ds, nil
 	}
 	p := resolve(r, spec, opts)
+	if err := ctx.Err(); err != nil {
+		return nil, nil, fmt.Errorf("load plan %s: %w", name, context.Cause(ctx))
+	}
 	r.ds.sortByPosition()
 	if r.ds.HasErrors() {
-		return nil, r.ds
+		return nil, r.ds, nil
 	}
 	p.File = name
-	return p, r.ds
+	return p, r.ds, nil
 }
 
 // parse decodes the YAML into a Spec, reporting syntax and type problems.
-func parse(r *reporter, data []byte) (*Spec, bool) {
+func parse(ctx context.Context, r *reporter, data []byte) (*Spec, bool) {
 	if len(data) > maxPlanBytes {
 		r.errorf("yaml-size", "", "split the plan", "plan is larger than %d bytes", maxPlanBytes)
 		return nil, false
@@ -467,7 +486,12 @@ func parse(r *reporter, data []byte) (*Spec, bool) {
 		r.errorf("plan-empty", "", "start from an example: racklift plan example > plan.yaml", "the plan is empty")
 		return nil, false
 	}
-	d := &decoder{r: r, budget: maxNodes}
+	// Count what aliases and merge keys expand to before decoding: the
+	// decoder's budget alone does not bound the merge expansion.
+	if !checkExpansion(ctx, r, &doc, maxNodes) {
+		return nil, false
+	}
+	d := &decoder{r: r, budget: maxNodes, ctx: ctx}
 	d.decode(&doc, reflectValue(spec), "")
 	return spec, true
 }
