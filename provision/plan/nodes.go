@@ -3,6 +3,7 @@ package plan
 import (
 	"fmt"
 	"net/netip"
+	pathpkg "path"
 	"slices"
 	"strings"
 )
@@ -92,6 +93,12 @@ func (rs *resolver) nodeIdentity(nc *nodeCtx, macOwner map[string]string) {
 		n.FQDN = n.Name + "." + rs.p.Cluster.Domain
 	} else {
 		n.FQDN = n.Name
+	}
+	// Linux keeps at most 64 characters of host name (HOST_NAME_MAX), and
+	// the kickstart sets the FQDN as the installed system's host name.
+	if len(n.FQDN) > maxFQDN && n.Name != "" {
+		r.errorf("name-length", path+".name", fmt.Sprintf("shorten the node name or cluster.domain: a node's FQDN must fit in %d characters (Linux's host name limit)", maxFQDN),
+			"node %q: FQDN %s is %d characters", ns.Name, shorten(n.FQDN), len(n.FQDN))
 	}
 	if len(ns.Roles) == 0 {
 		r.errorf("required", path+".roles", "add roles: e.g. [compute]; one of "+roleList(), "node %q has no roles", ns.Name)
@@ -548,6 +555,12 @@ func (rs *resolver) disk(s DiskSpec, path string) (Disk, bool) {
 		return Disk{}, false
 	}
 	d := Disk{Path: s.Path, ByID: s.ByID, Serial: s.Serial, Wipe: s.Wipe}
+	if s.Path != "" {
+		// /dev//sda and /dev/./sda are /dev/sda: compare (and render) the clean path.
+		if d.Path = pathpkg.Clean(s.Path); d.Path != s.Path {
+			rs.r.warnf("disk-ref", path+".path", fmt.Sprintf("write %s", d.Path), "%q is %s; racklift uses %s", s.Path, d.Path, d.Path)
+		}
+	}
 	if s.Size != "" {
 		b, err := ParseDiskSize(s.Size)
 		if err != nil {
@@ -594,9 +607,14 @@ func (rs *resolver) nodeDisks(nc *nodeCtx) {
 		r.errorf("osd-missing", nc.path, "list the Ceph data disks under disks: {osds: [...]}", "storage node %q has no OSD disks", n.Name)
 		return
 	}
-	seen := map[string]string{}
+	// Keyed by the whole disk: a partition of a listed disk is that disk.
+	type listed struct {
+		what string
+		disk Disk
+	}
+	seen := map[string]listed{}
 	if n.OSDisk.Key() != "" {
-		seen[n.OSDisk.Key()] = "the OS disk"
+		seen[n.OSDisk.WholeKey()] = listed{"the OS disk", n.OSDisk}
 	}
 	for j, s := range osds {
 		p := fmt.Sprintf("%s[%d]", osdPath, j)
@@ -604,15 +622,19 @@ func (rs *resolver) nodeDisks(nc *nodeCtx) {
 		if !ok {
 			continue
 		}
-		if prev, dup := seen[d.Key()]; dup {
-			if prev == "the OS disk" {
-				r.errorf("osd-os-disk", p, "an OSD disk must never be the OS disk; pick another disk", "%s is the OS disk of node %q", d, n.Name)
+		if prev, dup := seen[d.WholeKey()]; dup {
+			same := ""
+			if prev.disk.Key() != d.Key() {
+				same = fmt.Sprintf(" (%s and %s are on one disk)", prev.disk, d)
+			}
+			if prev.what == "the OS disk" {
+				r.errorf("osd-os-disk", p, "an OSD disk must never be the OS disk or share it; pick another disk", "%s is the OS disk of node %q%s", d, n.Name, same)
 			} else {
-				r.errorf("disk-twice", p, "list each disk once", "%s is already listed as %s", d, prev)
+				r.errorf("disk-twice", p, "list each disk once", "%s is already listed as %s%s", d, prev.what, same)
 			}
 			continue
 		}
-		seen[d.Key()] = fmt.Sprintf("OSD %d", j)
+		seen[d.WholeKey()] = listed{fmt.Sprintf("OSD %d", j), d}
 		n.OSDs = append(n.OSDs, d)
 	}
 }

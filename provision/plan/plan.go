@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -257,6 +258,45 @@ func (d Disk) Key() string {
 		return "serial:" + d.Serial
 	}
 	return ""
+}
+
+// maxFQDN is Linux's host name limit (HOST_NAME_MAX); a node's FQDN is
+// its installed host name, so it must fit (DNS allows 253).
+const maxFQDN = 64
+
+// shorten cuts a long value for a message: the first 60 characters and
+// how many more there are.
+func shorten(s string) string {
+	const keep = 60
+	if r := []rune(s); len(r) > keep {
+		return fmt.Sprintf("%q… (%d more characters)", string(r[:keep]), len(r)-keep)
+	}
+	return fmt.Sprintf("%q", s)
+}
+
+// Partition names: the whole disk's name is the first group.
+var partitionRE = []*regexp.Regexp{
+	regexp.MustCompile(`^(/dev/(?:nvme[0-9]+n[0-9]+|mmcblk[0-9]+|loop[0-9]+))p[0-9]+$`),
+	regexp.MustCompile(`^(/dev/(?:s|v|xv|h)d[a-z]+)[0-9]+$`),
+	regexp.MustCompile(`^(/dev/disk/by-[a-z-]+/.+)-part[0-9]+$`),
+	regexp.MustCompile(`^(id:.+)-part[0-9]+$`),
+}
+
+// WholeKey is Key of the whole disk a partition is on (/dev/sdb1 →
+// /dev/sdb, /dev/nvme0n1p2 → /dev/nvme0n1, by-id NAME-part3 → NAME); a
+// whole disk's WholeKey is its Key.
+func (d Disk) WholeKey() string {
+	k := d.Key()
+	for _, re := range partitionRE {
+		v := strings.TrimPrefix(k, "path:")
+		if m := re.FindStringSubmatch(v); m != nil {
+			if v == k {
+				return m[1]
+			}
+			return "path:" + m[1]
+		}
+	}
+	return k
 }
 
 // String describes the disk for people.

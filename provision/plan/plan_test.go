@@ -349,3 +349,26 @@ func BenchmarkValidate5000(b *testing.B) {
 		}
 	}
 }
+
+func TestDiskWholeKey(t *testing.T) {
+	for _, c := range []struct {
+		d    Disk
+		want string
+	}{
+		{Disk{Path: "/dev/sda"}, "path:/dev/sda"},
+		{Disk{Path: "/dev/sdb1"}, "path:/dev/sdb"},
+		{Disk{Path: "/dev/sdab12"}, "path:/dev/sdab"},
+		{Disk{Path: "/dev/vda3"}, "path:/dev/vda"},
+		{Disk{Path: "/dev/nvme0n1"}, "path:/dev/nvme0n1"},
+		{Disk{Path: "/dev/nvme0n1p2"}, "path:/dev/nvme0n1"},
+		{Disk{Path: "/dev/mmcblk0p1"}, "path:/dev/mmcblk0"},
+		{Disk{Path: "/dev/disk/by-path/pci-0000:00:1f.2-ata-1-part2"}, "path:/dev/disk/by-path/pci-0000:00:1f.2-ata-1"},
+		{Disk{ByID: "wwn-0x5000c500a1b2c3d4-part1"}, "id:wwn-0x5000c500a1b2c3d4"},
+		{Disk{ByID: "wwn-0x5000c500a1b2c3d4"}, "id:wwn-0x5000c500a1b2c3d4"},
+		{Disk{Serial: "S1-part1"}, "serial:S1-part1"},
+	} {
+		if got := c.d.WholeKey(); got != c.want {
+			t.Errorf("%+v: WholeKey %q, want %q", c.d, got, c.want)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -118,6 +119,10 @@ type ruleCase struct {
 	extra [2]string
 }
 
+// longName is a valid DNS label (at most 63) whose FQDN in basePlan's
+// domain is longer than a Linux host name may be (64).
+var longName = "cmp-" + strings.Repeat("x", 55)
+
 func ruleCases() []ruleCase {
 	ctl1 := `  - {name: ctl-01, roles: [controller, ceph-mon], mac: "52:54:00:00:00:01", bmc: {address: 10.0.1.1}}`
 	cmp := `  - {name: cmp-04, roles: [compute], mac: "52:54:00:00:02:04", bmc: {address: 10.0.1.24}}`
@@ -208,6 +213,16 @@ func ruleCases() []ruleCase {
 			rule: "osd-os-disk", path: "nodes[4].disks.osds[0]", sev: Error, msg: `/dev/sda is the OS disk of node "osd-02"`, at: "{path: /dev/sda}", after: "osd-02"},
 		{name: "disk twice", old: `bmc: {address: 10.0.1.12}, disks: {osds: [{path: /dev/sdb}]}`, new: `bmc: {address: 10.0.1.12}, disks: {osds: [{path: /dev/sdb}, {path: /dev/sdb}]}`,
 			rule: "disk-twice", path: "nodes[4].disks.osds[1]", sev: Error, msg: `/dev/sdb is already listed as OSD 0`, at: "{path: /dev/sdb}]", after: "osd-02"},
+		{name: "osd is os disk, path with //", old: `bmc: {address: 10.0.1.12}, disks: {osds: [{path: /dev/sdb}]}`, new: `bmc: {address: 10.0.1.12}, disks: {osds: [{path: /dev//sda}]}`,
+			rule: "osd-os-disk", path: "nodes[4].disks.osds[0]", sev: Error, msg: `/dev/sda is the OS disk of node "osd-02"`, at: "{path: /dev//sda}", after: "osd-02"},
+		{name: "osd path not clean", old: `bmc: {address: 10.0.1.12}, disks: {osds: [{path: /dev/sdb}]}`, new: `bmc: {address: 10.0.1.12}, disks: {osds: [{path: /dev/./sdc}]}`,
+			rule: "disk-ref", path: "nodes[4].disks.osds[0].path", sev: Warning, msg: `"/dev/./sdc" is /dev/sdc; racklift uses /dev/sdc`, at: "/dev/./sdc", after: "osd-02"},
+		{name: "osd on a partition of the os disk", old: `bmc: {address: 10.0.1.12}, disks: {osds: [{path: /dev/sdb}]}`, new: `bmc: {address: 10.0.1.12}, disks: {osds: [{path: /dev/sda2}]}`,
+			rule: "osd-os-disk", path: "nodes[4].disks.osds[0]", sev: Error, msg: `/dev/sda2 is the OS disk of node "osd-02" (/dev/sda and /dev/sda2 are on one disk)`, at: "{path: /dev/sda2}", after: "osd-02"},
+		{name: "osd and its partition", old: `bmc: {address: 10.0.1.12}, disks: {osds: [{path: /dev/sdb}]}`, new: `bmc: {address: 10.0.1.12}, disks: {osds: [{path: /dev/sdb}, {path: /dev/sdb1}]}`,
+			rule: "disk-twice", path: "nodes[4].disks.osds[1]", sev: Error, msg: `/dev/sdb1 is already listed as OSD 0 (/dev/sdb and /dev/sdb1 are on one disk)`, at: "{path: /dev/sdb1}", after: "osd-02"},
+		{name: "fqdn too long for a host name", old: "name: cmp-04", new: "name: " + longName, rule: "name-length", path: "nodes[6].name", sev: Error,
+			msg: `node "` + longName + `": FQDN "` + (longName + ".t.example.com")[:60] + `"… (` + fmt.Sprint(len(longName)+14-60) + ` more characters) is ` + fmt.Sprint(len(longName)+14) + ` characters`, at: longName},
 		{name: "disk two identifiers", old: `bmc: {address: 10.0.1.12}, disks: {osds: [{path: /dev/sdb}]}`, new: `bmc: {address: 10.0.1.12}, disks: {osds: [{path: /dev/sdb, serial: X1}]}`,
 			rule: "disk-ref", path: "nodes[4].disks.osds[0]", sev: Error, msg: `a disk needs exactly one of path, by_id, serial (found 2)`, at: "{path: /dev/sdb, serial"},
 		{name: "storage without osds", old: `bmc: {address: 10.0.1.12}, disks: {osds: [{path: /dev/sdb}]}`, new: `bmc: {address: 10.0.1.12}`,
