@@ -16,7 +16,6 @@ type expansion struct {
 	ctx   context.Context
 	limit int
 	memo  map[*yaml.Node]int
-	total int
 	// over is the value at which the expansion exceeded limit.
 	over *yaml.Node
 	// steps counts visited nodes, to check ctx now and then.
